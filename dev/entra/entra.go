@@ -1,0 +1,363 @@
+// Package entra emulates the parts of Microsoft Entra ID the handler talks to,
+// following Entra's documented wire formats: OpenID Connect discovery (v1.0 and
+// v2.0), the JWKS with key rotation, and (obo.go) the v2.0 token endpoint.
+// Tests and the local sandbox also use it to mint user access tokens of either
+// version with any claims. It serves TLS with a CA made at run time (testca).
+//
+// It is a development tool: nothing in handler/ imports it.
+package entra
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/addinsso/addinsso/dev/testca"
+)
+
+// V1Issuer is Entra's issuer format for v1.0 access tokens (the public cloud's STS host).
+const V1Issuer = "https://sts.windows.net/{tenantid}/"
+
+// Server is a running emulator.
+type Server struct {
+	URL string // https://127.0.0.1:<port>, the value for ENTRA_AUTHORITY_HOST
+	CA  *testca.CA
+
+	srv *http.Server
+	mu  sync.Mutex
+	// keys are published in the JWKS; signer signs new tokens.
+	keys   []*signingKey
+	signer *signingKey
+	down   atomic.Bool
+	counts sync.Map // endpoint name -> *atomic.Int64
+
+	obo oboState // the token endpoint's state (obo.go)
+}
+
+type signingKey struct {
+	kid string
+	key *rsa.PrivateKey
+}
+
+// Start listens on a free loopback port. ca may be nil to make a new one.
+func Start(ca *testca.CA) (*Server, error) {
+	return StartOn("127.0.0.1:0", ca)
+}
+
+// StartOn listens on addr.
+func StartOn(addr string, ca *testca.CA) (*Server, error) {
+	var err error
+	if ca == nil {
+		if ca, err = testca.New(); err != nil {
+			return nil, err
+		}
+	}
+	tlsConfig, err := ca.ServerConfig()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{CA: ca}
+	if _, err := s.Rotate(); err != nil {
+		return nil, err
+	}
+	s.obo.init()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s.URL = "https://" + ln.Addr().String()
+	s.srv = &http.Server{Handler: s.routes(), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
+	go s.srv.ServeTLS(ln, "", "")
+	return s, nil
+}
+
+// Close stops the server.
+func (s *Server) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.srv.Shutdown(ctx)
+}
+
+// Client trusts the emulator's CA.
+func (s *Server) Client() *http.Client { return s.CA.Client() }
+
+// SetDown makes every endpoint answer 503, as during an outage.
+func (s *Server) SetDown(down bool) { s.down.Store(down) }
+
+// Count is how many requests an endpoint served: "discovery", "jwks", "token".
+func (s *Server) Count(endpoint string) int64 { return s.counter(endpoint).Load() }
+
+func (s *Server) counter(endpoint string) *atomic.Int64 {
+	c, _ := s.counts.LoadOrStore(endpoint, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+// Rotate publishes a new signing key and signs new tokens with it; older keys
+// stay published until Retire, as Entra overlaps keys during a rollover.
+func (s *Server) Rotate() (kid string, err error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	der := key.PublicKey.N.Bytes()
+	sum := sha1.Sum(der)
+	k := &signingKey{kid: base64.RawURLEncoding.EncodeToString(sum[:]), key: key}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.keys = append(s.keys, k)
+	s.signer = k
+	return k.kid, nil
+}
+
+// Retire removes a key from the JWKS (tokens it signed stop verifying once
+// a verifier refreshes).
+func (s *Server) Retire(kid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, k := range s.keys {
+		if k.kid == kid {
+			s.keys = append(s.keys[:i], s.keys[i+1:]...)
+			return
+		}
+	}
+}
+
+// SigningKeyID is the kid new tokens carry.
+func (s *Server) SigningKeyID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.signer.kid
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.discovery("2.0"))
+	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", s.discovery("1.0"))
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.jwks)
+	mux.HandleFunc("GET /{tenant}/discovery/keys", s.jwks)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.down.Load() {
+			http.Error(w, "Service Unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// discovery answers the OpenID Connect metadata document. For the common and
+// organizations authorities the issuer is the template with {tenantid}, as Entra's is.
+func (s *Server) discovery(version string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.counter("discovery").Add(1)
+		tenant := r.PathValue("tenant")
+		issuerTenant := tenant
+		if tenant == "common" || tenant == "organizations" || tenant == "consumers" {
+			issuerTenant = "{tenantid}"
+		}
+		doc := map[string]any{
+			"token_endpoint":                        s.URL + "/" + tenant + "/oauth2/v2.0/token",
+			"authorization_endpoint":                s.URL + "/" + tenant + "/oauth2/v2.0/authorize",
+			"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+			"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+			"subject_types_supported":               []string{"pairwise"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+			"tenant_region_scope":                   "EU",
+			"cloud_instance_name":                   "microsoftonline.com",
+		}
+		if version == "2.0" {
+			doc["issuer"] = s.URL + "/" + issuerTenant + "/v2.0"
+			doc["jwks_uri"] = s.URL + "/" + tenant + "/discovery/v2.0/keys"
+		} else {
+			doc["issuer"] = strings.Replace(V1Issuer, "{tenantid}", issuerTenant, 1)
+			doc["jwks_uri"] = s.URL + "/" + tenant + "/discovery/keys"
+		}
+		writeJSON(w, http.StatusOK, doc)
+	}
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	s.counter("jwks").Add(1)
+	s.mu.Lock()
+	keys := make([]map[string]any, 0, len(s.keys))
+	for _, k := range s.keys {
+		keys = append(keys, map[string]any{
+			"kty": "RSA",
+			"use": "sig",
+			"kid": k.kid,
+			"x5t": k.kid,
+			"n":   base64.RawURLEncoding.EncodeToString(k.key.N.Bytes()),
+			"e":   base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.key.E)).Bytes()),
+		})
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
+}
+
+// User is a signed-in user of an emulated tenant.
+type User struct {
+	TenantID string
+	ObjectID string
+	Name     string
+	Username string // preferred_username (v2.0) / upn (v1.0)
+}
+
+// Token describes an access token to mint; zero fields take Entra's usual values.
+type Token struct {
+	Version   string   // "2.0" (default) or "1.0"
+	Audience  string   // default: the client ID passed to Issue (v2.0) or AppIDURI (v1.0) when set
+	Scopes    string   // scp; default "access_as_user"
+	ClientApp string   // azp (v2.0) / appid (v1.0); default Office on the web
+	AMR       []string // v1.0 only by default; nil leaves it out
+	ACRS      []string
+	IssuedAt  time.Time // default now
+	Lifetime  time.Duration
+	// Claims are added last: they override, and a nil value removes a claim.
+	Claims map[string]any
+	// Header entries are added to the JOSE header; a nil value removes one.
+	Header map[string]any
+}
+
+// OfficeClientID is Office on the web's client ID, a pre-authorised app of add-in registrations.
+const OfficeClientID = "93d53678-613d-4013-afc1-62e9e444a0a5"
+
+// Issue mints an access token for the API clientID, signed with the current key.
+func (s *Server) Issue(u User, clientID string, t Token) string {
+	now := t.IssuedAt
+	if now.IsZero() {
+		now = time.Now()
+	}
+	if t.Lifetime == 0 {
+		t.Lifetime = time.Hour
+	}
+	if t.Version == "" {
+		t.Version = "2.0"
+	}
+	if t.Scopes == "" {
+		t.Scopes = "access_as_user"
+	}
+	if t.ClientApp == "" {
+		t.ClientApp = OfficeClientID
+	}
+	aud := t.Audience
+	if aud == "" {
+		aud = clientID
+	}
+	c := map[string]any{
+		"aud":  aud,
+		"iat":  now.Unix(),
+		"nbf":  now.Unix(),
+		"exp":  now.Add(t.Lifetime).Unix(),
+		"tid":  u.TenantID,
+		"oid":  u.ObjectID,
+		"sub":  subject(u.ObjectID, clientID),
+		"name": u.Name,
+		"scp":  t.Scopes,
+		"ver":  t.Version,
+		"uti":  randomID(),
+		"rh":   "0.emulated",
+	}
+	if t.Version == "1.0" {
+		c["iss"] = strings.Replace(V1Issuer, "{tenantid}", u.TenantID, 1)
+		c["appid"] = t.ClientApp
+		c["appidacr"] = "0"
+		c["upn"] = u.Username
+		c["unique_name"] = u.Username
+	} else {
+		c["iss"] = s.URL + "/" + u.TenantID + "/v2.0"
+		c["azp"] = t.ClientApp
+		c["azpacr"] = "0"
+		c["preferred_username"] = u.Username
+	}
+	if t.AMR != nil {
+		c["amr"] = t.AMR
+	}
+	if t.ACRS != nil {
+		c["acrs"] = t.ACRS
+	}
+	for k, v := range t.Claims {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return s.Sign(t.Header, c)
+}
+
+// Sign signs claims with the current key as RS256, adding header entries; a
+// nil header value removes that entry (e.g. "kid"). Attack tests use it directly.
+func (s *Server) Sign(header, claims map[string]any) string {
+	s.mu.Lock()
+	k := s.signer
+	s.mu.Unlock()
+	h := map[string]any{"typ": "JWT", "alg": "RS256", "kid": k.kid, "x5t": k.kid}
+	for name, v := range header {
+		if v == nil {
+			delete(h, name)
+		} else {
+			h[name] = v
+		}
+	}
+	return SignWithKey(k.key, h, claims)
+}
+
+// SignWithKey signs header.claims with key, whatever the header says.
+func SignWithKey(key *rsa.PrivateKey, header, claims map[string]any) string {
+	input := segment(header) + "." + segment(claims)
+	sum := sha256.Sum256([]byte(input))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		panic(err)
+	}
+	return input + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+func segment(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// subject is pairwise per app, as Entra's sub claim is.
+func subject(oid, clientID string) string {
+	sum := sha256.Sum256([]byte(oid + "|" + clientID))
+	return base64.RawURLEncoding.EncodeToString(sum[:])[:43]
+}
+
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewGUID returns a random GUID, for emulated tenants and users.
+func NewGUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

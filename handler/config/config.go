@@ -1,0 +1,357 @@
+// Package config reads the handler's settings (Function App settings, or
+// local.settings.json under `func start`) and validates them once, at start.
+//
+// Every setting is declared in Settings; reading an undeclared name panics, so
+// Settings is the complete list that Bicep, local.settings.sample.json and the
+// README are checked against.
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+)
+
+// Setting is one app setting the handler reads.
+type Setting struct {
+	Name    string
+	Default string
+	Doc     string
+}
+
+// Settings lists every app setting the handler reads, in DESIGN.md section 5 order.
+var Settings = []Setting{
+	{"ADDIN_CLIENT_ID", "", "the add-in's app registration (client) ID; required"},
+	{"ADDIN_APP_ID_URI", "", "Application ID URI (api://<domain>/<client id>), accepted as audience of v1.0 tokens"},
+	{"ADDIN_TENANT_ID", "organizations", "organizations (multi-tenant) or one tenant's ID"},
+	{"ADDIN_ALLOWED_TENANTS", "", "comma-separated tenant IDs allowed to call; empty allows all"},
+	{"ADDIN_REQUIRED_SCOPE", "access_as_user", "scope the add-in's token must carry"},
+	{"ADDIN_MFA_POLICY", "off", "off, amr (v1.0 tokens must show mfa) or acrs:<context id>"},
+	{"ADDIN_CLIENT_SECRET", "", "client secret (local development)"},
+	{"ADDIN_CLIENT_CERTIFICATE_PATH", "", "PEM file holding the client certificate and its private key"},
+	{"ADDIN_FEDERATED_IDENTITY_CLIENT_ID", "", "client ID of a user-assigned managed identity trusted as a federated credential (production default)"},
+	{"ENTRA_AUTHORITY_HOST", "https://login.microsoftonline.com", "Entra ID host (sovereign clouds, emulators)"},
+	{"GRAPH_BASE_URL", "https://graph.microsoft.com", "Microsoft Graph's base URL"},
+	{"GRAPH_SCOPES", "User.Read", "delegated Graph scopes the API may request (space- or comma-separated)"},
+	{"GRAPH_ALLOWED_ROUTES", "GET /v1.0/me", "comma-separated METHOD /path pairs graph-proxy forwards"},
+	{"TOKEN_CACHE_CONNECTION_STRING", "", "Table Storage connection string (UseDevelopmentStorage=true for Azurite)"},
+	{"TOKEN_CACHE_ENDPOINT", "", "Table Storage endpoint, reached with the managed identity (production)"},
+	{"TOKEN_CACHE_TABLE", "graphtokens", "Table Storage table name"},
+	{"TOKEN_CACHE_ENCRYPTION_KEY", "", "comma-separated <id>:<base64 32 bytes> keys; the first encrypts, all decrypt"},
+	{"FUNCTIONS_CUSTOMHANDLER_PORT", "8080", "port the handler listens on (set by the Functions host)"},
+}
+
+// Config is the validated configuration.
+type Config struct {
+	ClientID       string
+	AppIDURI       string   // empty when not set
+	TenantID       string   // "organizations" or a tenant GUID
+	AllowedTenants []string // empty: all tenants
+	RequiredScope  string
+	MFA            MFAPolicy
+	Credential     Credential
+	AuthorityHost  string // https://host[:port], no trailing slash
+	GraphBaseURL   string // https://host[:port][/path], no trailing slash
+	GraphScopes    []string
+	GraphRoutes    []Route
+	TokenCache     TokenCache
+	Port           string
+}
+
+// MultiTenant is the ADDIN_TENANT_ID value that accepts work and school accounts of any tenant.
+const MultiTenant = "organizations"
+
+// MFAMode is how a token must show multi-factor authentication.
+type MFAMode string
+
+const (
+	MFAOff  MFAMode = "off"
+	MFAAMR  MFAMode = "amr"
+	MFAACRS MFAMode = "acrs"
+)
+
+// MFAPolicy is ADDIN_MFA_POLICY parsed; Context is set for MFAACRS.
+type MFAPolicy struct {
+	Mode    MFAMode
+	Context string
+}
+
+// Credential is how the app proves itself to Entra ID; exactly one field is set.
+type Credential struct {
+	Secret                    string
+	CertificatePath           string
+	FederatedIdentityClientID string
+}
+
+// Route is one GRAPH_ALLOWED_ROUTES entry, e.g. GET /v1.0/me/messages/{id}.
+type Route struct {
+	Method string
+	Path   string
+}
+
+func (r Route) String() string { return r.Method + " " + r.Path }
+
+// TokenCache says where Graph tokens are cached. With neither ConnectionString
+// nor Endpoint the cache lives in memory only.
+type TokenCache struct {
+	ConnectionString string
+	Endpoint         string
+	Table            string
+	Keys             []Key // first one encrypts
+}
+
+// UsesTableStorage reports whether a Table Storage level is configured.
+func (t TokenCache) UsesTableStorage() bool { return t.ConnectionString != "" || t.Endpoint != "" }
+
+// Key is one token-cache encryption key.
+type Key struct {
+	ID     string
+	Secret []byte // 32 bytes: AES-256
+}
+
+var (
+	guidPattern      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	scopePattern     = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,120}$`)
+	acrsPattern      = regexp.MustCompile(`^c[1-9][0-9]?$`)
+	keyIDPattern     = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,32}$`)
+	tablePattern     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
+	portPattern      = regexp.MustCompile(`^[0-9]{1,5}$`)
+	routePathPattern = regexp.MustCompile(`^(/([A-Za-z0-9_.$\-]+|\{[A-Za-z][A-Za-z0-9_]*\}))+$`)
+	graphMethods     = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+)
+
+// Load reads and validates every setting through lookup (os.LookupEnv in
+// production). The error names the first bad setting and what is wrong.
+func Load(lookup func(string) (string, bool)) (*Config, error) {
+	r := reader{lookup: lookup}
+	c := &Config{
+		ClientID:      r.get("ADDIN_CLIENT_ID"),
+		AppIDURI:      r.get("ADDIN_APP_ID_URI"),
+		TenantID:      r.get("ADDIN_TENANT_ID"),
+		RequiredScope: r.get("ADDIN_REQUIRED_SCOPE"),
+		Credential: Credential{
+			Secret:                    r.get("ADDIN_CLIENT_SECRET"),
+			CertificatePath:           r.get("ADDIN_CLIENT_CERTIFICATE_PATH"),
+			FederatedIdentityClientID: r.get("ADDIN_FEDERATED_IDENTITY_CLIENT_ID"),
+		},
+		TokenCache: TokenCache{
+			ConnectionString: r.get("TOKEN_CACHE_CONNECTION_STRING"),
+			Endpoint:         r.get("TOKEN_CACHE_ENDPOINT"),
+			Table:            r.get("TOKEN_CACHE_TABLE"),
+		},
+		Port: r.get("FUNCTIONS_CUSTOMHANDLER_PORT"),
+	}
+	var err, err2 error
+	check := func(name string, e error) {
+		if err == nil && e != nil {
+			err = fmt.Errorf("%s: %w", name, e)
+		}
+	}
+
+	check("ADDIN_CLIENT_ID", guid(c.ClientID, "the app registration's client ID"))
+	if c.AppIDURI != "" {
+		check("ADDIN_APP_ID_URI", appIDURI(c.AppIDURI))
+	}
+	if c.TenantID != MultiTenant {
+		check("ADDIN_TENANT_ID", guid(c.TenantID, `"organizations" or a tenant ID`))
+	}
+	c.AllowedTenants, err2 = tenants(r.get("ADDIN_ALLOWED_TENANTS"))
+	check("ADDIN_ALLOWED_TENANTS", err2)
+	if !scopePattern.MatchString(c.RequiredScope) {
+		check("ADDIN_REQUIRED_SCOPE", fmt.Errorf("%q is not a scope name", c.RequiredScope))
+	}
+	c.MFA, err2 = mfaPolicy(r.get("ADDIN_MFA_POLICY"))
+	check("ADDIN_MFA_POLICY", err2)
+	check("ADDIN_CLIENT_SECRET", c.Credential.check())
+	c.AuthorityHost, err2 = httpsURL(r.get("ENTRA_AUTHORITY_HOST"), false)
+	check("ENTRA_AUTHORITY_HOST", err2)
+	c.GraphBaseURL, err2 = httpsURL(r.get("GRAPH_BASE_URL"), true)
+	check("GRAPH_BASE_URL", err2)
+	c.GraphScopes, err2 = scopes(r.get("GRAPH_SCOPES"))
+	check("GRAPH_SCOPES", err2)
+	c.GraphRoutes, err2 = routes(r.get("GRAPH_ALLOWED_ROUTES"))
+	check("GRAPH_ALLOWED_ROUTES", err2)
+	check("TOKEN_CACHE_ENDPOINT", c.TokenCache.checkStore())
+	if !tablePattern.MatchString(c.TokenCache.Table) {
+		check("TOKEN_CACHE_TABLE", fmt.Errorf("%q is not a table name (3-63 letters and digits, starting with a letter)", c.TokenCache.Table))
+	}
+	c.TokenCache.Keys, err2 = keys(r.get("TOKEN_CACHE_ENCRYPTION_KEY"), c.TokenCache.UsesTableStorage())
+	check("TOKEN_CACHE_ENCRYPTION_KEY", err2)
+	if !portPattern.MatchString(c.Port) {
+		check("FUNCTIONS_CUSTOMHANDLER_PORT", fmt.Errorf("%q is not a port number", c.Port))
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+type reader struct{ lookup func(string) (string, bool) }
+
+// get returns the trimmed setting, or its default when unset or blank.
+func (r reader) get(name string) string {
+	i := slices.IndexFunc(Settings, func(s Setting) bool { return s.Name == name })
+	if i < 0 {
+		panic("config: setting " + name + " is not declared in Settings")
+	}
+	if v, ok := r.lookup(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return Settings[i].Default
+}
+
+func guid(v, what string) error {
+	if v == "" {
+		return fmt.Errorf("not set; expected %s", what)
+	}
+	if !guidPattern.MatchString(v) {
+		return fmt.Errorf("%q is not a GUID; expected %s", v, what)
+	}
+	return nil
+}
+
+func appIDURI(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "api" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%q is not an Application ID URI (api://<domain>/<client id>)", v)
+	}
+	return nil
+}
+
+func tenants(v string) ([]string, error) {
+	var out []string
+	for _, t := range splitList(v) {
+		if !guidPattern.MatchString(t) {
+			return nil, fmt.Errorf("%q is not a tenant ID (GUID)", t)
+		}
+		out = append(out, strings.ToLower(t))
+	}
+	return out, nil
+}
+
+func mfaPolicy(v string) (MFAPolicy, error) {
+	switch {
+	case v == string(MFAOff), v == string(MFAAMR):
+		return MFAPolicy{Mode: MFAMode(v)}, nil
+	case strings.HasPrefix(v, "acrs:"):
+		id := strings.TrimPrefix(v, "acrs:")
+		if !acrsPattern.MatchString(id) {
+			return MFAPolicy{}, fmt.Errorf("%q is not an authentication context ID (c1 to c99)", id)
+		}
+		return MFAPolicy{Mode: MFAACRS, Context: id}, nil
+	}
+	return MFAPolicy{}, fmt.Errorf("%q is not one of off, amr, acrs:<context id>", v)
+}
+
+func (c Credential) check() error {
+	n := 0
+	for _, v := range []string{c.Secret, c.CertificatePath, c.FederatedIdentityClientID} {
+		if v != "" {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return errors.New("no client credential: set ADDIN_CLIENT_SECRET, ADDIN_CLIENT_CERTIFICATE_PATH or ADDIN_FEDERATED_IDENTITY_CLIENT_ID")
+	case n > 1:
+		return errors.New("more than one client credential: set only one of ADDIN_CLIENT_SECRET, ADDIN_CLIENT_CERTIFICATE_PATH, ADDIN_FEDERATED_IDENTITY_CLIENT_ID")
+	case c.FederatedIdentityClientID != "":
+		return guid(c.FederatedIdentityClientID, "ADDIN_FEDERATED_IDENTITY_CLIENT_ID to be the managed identity's client ID")
+	}
+	return nil
+}
+
+// httpsURL accepts an https URL without query or fragment, and a path only when allowed.
+func httpsURL(v string, pathAllowed bool) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q is not an https URL (https://host[:port])", v)
+	}
+	if !pathAllowed && strings.Trim(u.Path, "/") != "" {
+		return "", fmt.Errorf("%q has a path; expected only https://host[:port]", v)
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func scopes(v string) ([]string, error) {
+	var out []string
+	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		if !scopePattern.MatchString(s) {
+			return nil, fmt.Errorf("%q is not a delegated scope name (e.g. User.Read)", s)
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no scope listed")
+	}
+	return out, nil
+}
+
+func routes(v string) ([]Route, error) {
+	var out []Route
+	for _, entry := range splitList(v) {
+		method, path, ok := strings.Cut(entry, " ")
+		path = strings.TrimSpace(path)
+		if !ok || !slices.Contains(graphMethods, method) || !routePathPattern.MatchString(path) {
+			return nil, fmt.Errorf("%q is not METHOD /path (methods %s; segments of letters, digits, ._-$ or a {name} placeholder)", entry, strings.Join(graphMethods, ", "))
+		}
+		out = append(out, Route{Method: method, Path: path})
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no route listed")
+	}
+	return out, nil
+}
+
+func (t TokenCache) checkStore() error {
+	if t.ConnectionString != "" && t.Endpoint != "" {
+		return errors.New("set either TOKEN_CACHE_ENDPOINT or TOKEN_CACHE_CONNECTION_STRING, not both")
+	}
+	if t.Endpoint != "" {
+		if _, err := httpsURL(t.Endpoint, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keys(v string, required bool) ([]Key, error) {
+	var out []Key
+	for _, entry := range splitList(v) {
+		id, b64, ok := strings.Cut(entry, ":")
+		if !ok || !keyIDPattern.MatchString(id) {
+			return nil, errors.New("each key must be <id>:<base64 of 32 random bytes>, with an id of letters, digits, _ or -")
+		}
+		secret, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil {
+			secret, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
+		}
+		if err != nil || len(secret) != 32 {
+			return nil, fmt.Errorf("key %q is not base64 of 32 bytes (generate one with: openssl rand -base64 32)", id)
+		}
+		if slices.ContainsFunc(out, func(k Key) bool { return k.ID == id }) {
+			return nil, fmt.Errorf("key id %q appears twice", id)
+		}
+		out = append(out, Key{ID: id, Secret: secret})
+	}
+	if required && len(out) == 0 {
+		return nil, errors.New("not set; Table Storage is configured, so cached tokens must be encrypted (<id>:<base64 32 bytes>)")
+	}
+	return out, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}

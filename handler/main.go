@@ -1,0 +1,106 @@
+// Command handler is the Azure Functions custom handler: one binary serving
+// every Function as an HTTP route. The Functions host forwards each request
+// (enableForwardingHttpRequest) to FUNCTIONS_CUSTOMHANDLER_PORT and pings GET /
+// until the handler answers; nothing here touches the network before that.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	exchange "github.com/addinsso/addinsso/functions/exchange"
+	graphproxy "github.com/addinsso/addinsso/functions/graph-proxy"
+	"github.com/addinsso/addinsso/functions/validate"
+	"github.com/addinsso/addinsso/handler/config"
+	"github.com/addinsso/addinsso/handler/function"
+	"github.com/addinsso/addinsso/handler/token"
+	"github.com/addinsso/addinsso/handler/web"
+)
+
+// requestTimeout bounds a request: Static Web Apps gives an /api call 45 s.
+const requestTimeout = 45 * time.Second
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	cfg, err := config.Load(os.LookupEnv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "configuration error: "+err.Error())
+		os.Exit(2)
+	}
+	e, err := newServer(cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start: "+err.Error())
+		os.Exit(1)
+	}
+	if err := serve(e, "127.0.0.1:"+cfg.Port, log); err != nil {
+		fmt.Fprintln(os.Stderr, "serve: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+// newServer wires the Functions. Each is mounted from its own function.json.
+func newServer(cfg *config.Config, log *slog.Logger) (*echo.Echo, error) {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = web.ErrorHandler
+	e.Use(web.Middleware(log, requestTimeout))
+
+	ping := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
+	e.GET("/", ping)
+	e.HEAD("/", ping)
+
+	verifier := token.New(token.FromConfig(cfg))
+	functions := []struct {
+		name    string
+		json    []byte
+		handler echo.HandlerFunc
+	}{
+		{"validate", validate.FunctionJSON, validate.Handler(verifier)},
+		{"exchange", exchange.FunctionJSON, exchange.Handler()},
+		{"graph-proxy", graphproxy.FunctionJSON, graphproxy.Handler()},
+	}
+	for _, f := range functions {
+		if err := function.Mount(e, f.name, f.json, f.handler); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+// serve listens until SIGTERM or SIGINT, then drains in-flight requests.
+func serve(e *echo.Echo, addr string, log *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       requestTimeout,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+	}()
+	log.Info("listening", "addr", ln.Addr().String())
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,161 @@
+// Package web is the HTTP plumbing every Function shares: correlation IDs,
+// structured request logs, reading the add-in's bearer token, per-request
+// deadlines and answering every error as a problem (DESIGN.md section 4).
+package web
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/addinsso/addinsso/handler/problem"
+)
+
+// CorrelationHeader carries the correlation ID in and out.
+const CorrelationHeader = "X-Correlation-Id"
+
+// AddinAuthorization is where the task pane sends its token: Static Web Apps
+// replaces the Authorization header of /api calls with its own.
+const AddinAuthorization = "X-Addin-Authorization"
+
+var correlationPattern = regexp.MustCompile(`^[A-Za-z0-9._\-]{8,64}$`)
+
+type ctxKey struct{}
+
+type requestInfo struct {
+	correlationID string
+	code          problem.Code
+	cause         error
+}
+
+// CorrelationID is the request's correlation ID ("" outside a request).
+func CorrelationID(c echo.Context) string {
+	if ri, ok := c.Get("web.request").(*requestInfo); ok {
+		return ri.correlationID
+	}
+	return ""
+}
+
+// Logger is the request's logger, carrying its correlation ID.
+func Logger(c echo.Context) *slog.Logger {
+	if l, ok := c.Get("web.logger").(*slog.Logger); ok {
+		return l
+	}
+	return slog.Default()
+}
+
+// Middleware assigns the correlation ID (the caller's, when it is a plain one),
+// bounds the request's time, and logs one structured line per request: never a
+// header, a body or a query string, so no token reaches the logs.
+func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			id := req.Header.Get(CorrelationHeader)
+			if !correlationPattern.MatchString(id) {
+				id = newID()
+			}
+			ri := &requestInfo{correlationID: id}
+			c.Set("web.request", ri)
+			reqLog := log.With("correlationId", id)
+			c.Set("web.logger", reqLog)
+			c.Response().Header().Set(CorrelationHeader, id)
+
+			ctx, cancel := context.WithTimeout(req.Context(), timeout)
+			defer cancel()
+			c.SetRequest(req.WithContext(ctx))
+
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // answers through ErrorHandler, which records code and cause
+			}
+			attrs := []any{
+				"method", req.Method,
+				"path", req.URL.Path,
+				"status", c.Response().Status,
+				"durationMs", float64(time.Since(start).Microseconds()) / 1000,
+			}
+			if ri.code != "" {
+				attrs = append(attrs, "code", ri.code)
+			}
+			if ri.cause != nil {
+				attrs = append(attrs, "cause", ri.cause.Error())
+			}
+			level := slog.LevelInfo
+			if c.Response().Status >= 500 {
+				level = slog.LevelError
+			}
+			reqLog.Log(ctx, level, "request", attrs...)
+			return nil
+		}
+	}
+}
+
+// ErrorHandler answers every error as application/problem+json.
+func ErrorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := AsProblem(err)
+	if ri, ok := c.Get("web.request").(*requestInfo); ok {
+		ri.code, ri.cause = p.Code, p.Cause
+	}
+	problem.Write(c.Response(), p, CorrelationID(c))
+}
+
+// AsProblem maps any error to a problem: router errors to their codes, anything
+// unexpected to a 500 whose cause is only logged.
+func AsProblem(err error) *problem.Error {
+	var p *problem.Error
+	if errors.As(err, &p) {
+		return p
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		switch he.Code {
+		case http.StatusNotFound:
+			return problem.New(problem.NotFound, "no Function serves this path")
+		case http.StatusMethodNotAllowed:
+			return problem.New(problem.MethodNotAllowed, "this Function does not accept that method")
+		case http.StatusRequestEntityTooLarge:
+			return problem.New(problem.RequestTooLarge, "the request body is too large")
+		case http.StatusBadRequest:
+			return problem.New(problem.BadRequest, "the request is malformed")
+		}
+	}
+	return problem.New(problem.InternalError, "an unexpected error occurred; the correlation ID finds it in the logs").WithCause(err)
+}
+
+// BearerToken reads the add-in's token: X-Addin-Authorization first, then
+// Authorization. "" means none was sent.
+func BearerToken(r *http.Request) (string, error) {
+	v := r.Header.Get(AddinAuthorization)
+	name := AddinAuthorization
+	if v == "" {
+		v, name = r.Header.Get("Authorization"), "Authorization"
+	}
+	if v == "" {
+		return "", nil
+	}
+	scheme, tok, ok := strings.Cut(v, " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", problem.New(problem.InvalidToken, "the %s header must be \"Bearer <access token>\"", name)
+	}
+	return tok, nil
+}
+
+func newID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
