@@ -298,7 +298,7 @@ func routes(v string) ([]Route, error) {
 	for _, entry := range splitList(v) {
 		method, path, ok := strings.Cut(entry, " ")
 		path = strings.TrimSpace(path)
-		if !ok || !slices.Contains(graphMethods, method) || !routePathPattern.MatchString(path) {
+		if !ok || !slices.Contains(graphMethods, method) || !routePathPattern.MatchString(path) || hasDotSegment(path) {
 			return nil, fmt.Errorf("%q is not METHOD /path (methods %s; segments of letters, digits, ._-$ or a {name} placeholder)", entry, strings.Join(graphMethods, ", "))
 		}
 		out = append(out, Route{Method: method, Path: path})
@@ -307,6 +307,12 @@ func routes(v string) ([]Route, error) {
 		return nil, errors.New("no route listed")
 	}
 	return out, nil
+}
+
+func hasDotSegment(path string) bool {
+	return slices.ContainsFunc(strings.Split(path, "/"), func(seg string) bool {
+		return seg != "" && strings.Trim(seg, ".") == ""
+	})
 }
 
 func (t TokenCache) checkStore() error {
