@@ -35,6 +35,9 @@ dev: node_modules
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
 
+load:
+	go run ./dev/load
+
 fuzz:
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./handler/token
 
