@@ -1,0 +1,250 @@
+// One environment of the Office add-in SSO backend, deployed into an existing resource group:
+// the Function App (Go custom handler), the Static Web App serving the task pane with the
+// Function App as its /api backend, the Graph token cache (Table Storage), its encryption key
+// (Key Vault), monitoring, and the add-in's Entra app registration (Microsoft Graph extension).
+//
+// Nothing here holds a shared key or a client secret: the Function App reaches Storage,
+// Key Vault and Application Insights with one user-assigned managed identity, and proves
+// itself to Entra ID for On-Behalf-Of with that same identity as a federated credential.
+//
+// Deploy: see docs/deploy.md (the deploy workflow runs what-if, then this template).
+targetScope = 'resourceGroup'
+
+@description('Short name of this environment: 2-20 lowercase letters, digits or hyphens. Part of every resource name.')
+@minLength(2)
+@maxLength(20)
+param environmentName string
+
+@description('Region of the Function App, storage, Key Vault and monitoring.')
+param location string = resourceGroup().location
+
+// Static Web Apps is offered in a few regions only; the content is served from edges anyway.
+@description('Region of the Static Web App resource.')
+@allowed(['westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia'])
+param staticWebAppLocation string = 'westeurope'
+
+// Flex Consumption is the default. Static Web Apps documents Consumption and Premium (and
+// Dedicated) as linked-backend plans, so those two are offered for when a link to a Flex
+// app is refused.
+@description('Function App hosting plan: FlexConsumption (FC1), Consumption (Y1) or ElasticPremium (EP1).')
+@allowed(['FlexConsumption', 'Consumption', 'ElasticPremium'])
+param hostingPlan string = 'FlexConsumption'
+
+// Linking a backend has failed on some new Static Web Apps, hence the cross-origin fallback.
+@description('linked: the Function App is the Static Web App\'s /api backend (same origin). cors: no link; the task pane calls the Function App\'s own host name, allowed by CORS for the Static Web App\'s origin.')
+@allowed(['linked', 'cors'])
+param backendMode string = 'linked'
+
+@description('Maximum Flex Consumption instances (ignored on other plans).')
+@minValue(1)
+@maxValue(1000)
+param flexMaximumInstanceCount int = 40
+
+@description('Flex Consumption instance memory in MB (ignored on other plans). The Go handler is small.')
+@allowed([512, 2048, 4096])
+param flexInstanceMemoryMB int = 512
+
+@description('Display name of the add-in\'s app registration.')
+param appDisplayName string = 'Office add-in SSO (${environmentName})'
+
+@description('Delegated Microsoft Graph permissions the API may request (GRAPH_SCOPES); also requested by the app registration.')
+param graphScopes array = ['User.Read']
+
+@description('METHOD /path pairs graph-proxy forwards (GRAPH_ALLOWED_ROUTES).')
+param graphAllowedRoutes array = ['GET /v1.0/me']
+
+@description('Microsoft Graph base URL (GRAPH_BASE_URL); change only for national clouds.')
+param graphBaseUrl string = 'https://graph.microsoft.com'
+
+@description('organizations (any work or school tenant) or one tenant ID (ADDIN_TENANT_ID).')
+param addinTenantId string = 'organizations'
+
+@description('Tenant IDs allowed to call the API; empty allows all (ADDIN_ALLOWED_TENANTS).')
+param allowedTenants array = []
+
+@description('off, amr or acrs:<context id> (ADDIN_MFA_POLICY).')
+param mfaPolicy string = 'off'
+
+// From Microsoft's "Register an Office Add-in that uses SSO": ea5a67f6-... pre-authorises all
+// Office endpoints; the others are the per-platform IDs (Microsoft Office; Office on the web,
+// three IDs; Outlook on the web). Teams hosts: add 1fec8e78-bce4-4aaf-ab1b-5451cc387264 and
+// 5e3ce6c0-2b1f-4285-8d4b-75ee78787346.
+@description('Client applications pre-authorised for access_as_user, so Office never shows a consent prompt for the add-in\'s own API.')
+param preAuthorizedClientIds array = [
+  'ea5a67f6-b6f3-4338-b240-c655ddc3cc8e'
+  'd3590ed6-52b3-4102-aeff-aad2292ab01c'
+  '93d53678-613d-4013-afc1-62e9e444a0a5'
+  '57fb890c-0dab-4253-a5e0-7188c88b2bb4'
+  '08e18876-6177-487e-b8b5-cf950c1e598c'
+  'bc59ab01-8403-45c6-8796-ac3ef710b3e3'
+]
+
+@description('Table Storage table of the Graph token cache (TOKEN_CACHE_TABLE).')
+param tokenCacheTable string = 'graphtokens'
+
+// Empty keeps the secret that is in Key Vault. The deploy workflow passes a freshly generated
+// key only when the secret does not exist yet; docs/deploy.md shows how to supply one.
+@secure()
+@description('Token-cache encryption key(s): comma-separated <id>:<base64 of 32 bytes>, the first encrypts, all decrypt. Empty leaves Key Vault\'s value unchanged.')
+param tokenCacheEncryptionKey string = ''
+
+@description('Key Vault purge protection. Recommended; it cannot be turned off once on.')
+param keyVaultPurgeProtection bool = true
+
+@description('Tags for every resource.')
+param tags object = {}
+
+// uniqueString keeps names globally unique but stable for this subscription, group and environment.
+var token = toLower(uniqueString(subscription().id, resourceGroup().id, environmentName))
+var names = {
+  identity: 'id-${environmentName}-${token}'
+  storage: 'st${token}'
+  keyVault: 'kv-${token}'
+  logAnalytics: 'log-${environmentName}-${token}'
+  appInsights: 'appi-${environmentName}-${token}'
+  plan: 'plan-${environmentName}-${token}'
+  functionApp: 'func-${environmentName}-${token}'
+  staticWebApp: 'swa-${environmentName}-${token}'
+  appRegistration: 'addinsso-${environmentName}-${token}'
+}
+// The deploy workflow finds this environment's Key Vault by this tag.
+var allTags = union(tags, { 'addinsso-env': environmentName })
+var packageContainer = 'app-package'
+var cacheKeyName = 'token-cache-encryption-key'
+
+module identity 'modules/identity.bicep' = {
+  name: '${environmentName}-identity'
+  params: {
+    name: names.identity
+    location: location
+    tags: allTags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: '${environmentName}-monitoring'
+  params: {
+    workspaceName: names.logAnalytics
+    appInsightsName: names.appInsights
+    location: location
+    tags: allTags
+    principalId: identity.outputs.principalId
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: '${environmentName}-storage'
+  params: {
+    name: names.storage
+    location: location
+    tags: allTags
+    principalId: identity.outputs.principalId
+    tableName: tokenCacheTable
+    packageContainerName: packageContainer
+    // Flex Consumption deploys through its platform; the other plans run from a package blob
+    // that the deploying identity uploads.
+    grantDeployerPackageWrite: hostingPlan != 'FlexConsumption'
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: '${environmentName}-keyvault'
+  params: {
+    name: names.keyVault
+    location: location
+    tags: allTags
+    principalId: identity.outputs.principalId
+    keyName: cacheKeyName
+    keyValue: tokenCacheEncryptionKey
+    purgeProtection: keyVaultPurgeProtection
+  }
+}
+
+module staticWebApp 'modules/staticwebapp.bicep' = {
+  name: '${environmentName}-staticwebapp'
+  params: {
+    name: names.staticWebApp
+    location: staticWebAppLocation
+    tags: allTags
+  }
+}
+
+module appRegistration 'modules/appregistration.bicep' = {
+  name: '${environmentName}-appregistration'
+  params: {
+    uniqueName: names.appRegistration
+    displayName: appDisplayName
+    domain: staticWebApp.outputs.defaultHostname
+    managedIdentityPrincipalId: identity.outputs.principalId
+    graphScopes: graphScopes
+    preAuthorizedClientIds: preAuthorizedClientIds
+  }
+}
+
+// Consumption and Elastic Premium run from this blob; the deploy workflow uploads app.zip here.
+var packageBlobUrl = '${storage.outputs.packageContainerUrl}/app.zip'
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: '${environmentName}-functionapp'
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    tags: allTags
+    hostingPlan: hostingPlan
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    tableEndpoint: storage.outputs.tableEndpoint
+    packageContainerUrl: storage.outputs.packageContainerUrl
+    packageBlobUrl: packageBlobUrl
+    appInsightsConnectionString: monitoring.outputs.connectionString
+    cacheKeyUri: keyVault.outputs.keyUri
+    corsOrigin: backendMode == 'cors' ? 'https://${staticWebApp.outputs.defaultHostname}' : ''
+    flexMaximumInstanceCount: flexMaximumInstanceCount
+    flexInstanceMemoryMB: flexInstanceMemoryMB
+    addinClientId: appRegistration.outputs.clientId
+    addinAppIdUri: appRegistration.outputs.appIdUri
+    addinTenantId: addinTenantId
+    allowedTenants: allowedTenants
+    requiredScope: appRegistration.outputs.scopeName
+    mfaPolicy: mfaPolicy
+    graphBaseUrl: graphBaseUrl
+    graphScopes: graphScopes
+    graphAllowedRoutes: graphAllowedRoutes
+    tokenCacheTable: tokenCacheTable
+  }
+}
+
+// Linked: same origin through the Static Web App. CORS fallback: the Function App's own host.
+var apiBaseUrl = backendMode == 'linked' ? 'https://${staticWebApp.outputs.defaultHostname}/api' : 'https://${functionApp.outputs.defaultHostname}/api'
+
+module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked') {
+  name: '${environmentName}-backendlink'
+  params: {
+    staticWebAppName: staticWebApp.outputs.name
+    functionAppId: functionApp.outputs.id
+    functionAppLocation: location
+  }
+}
+
+// What the workflows and infra/scripts/fill-manifest.sh need.
+output resourceGroup string = resourceGroup().name
+output tenantId string = tenant().tenantId
+output hostingPlan string = hostingPlan
+output backendMode string = backendMode
+output staticWebAppName string = staticWebApp.outputs.name
+output staticWebAppDomain string = staticWebApp.outputs.defaultHostname
+output functionAppName string = functionApp.outputs.name
+output functionAppId string = functionApp.outputs.id
+output functionAppHostname string = functionApp.outputs.defaultHostname
+output apiBaseUrl string = apiBaseUrl
+output clientId string = appRegistration.outputs.clientId
+output appIdUri string = appRegistration.outputs.appIdUri
+output requestedGraphPermissions array = appRegistration.outputs.requestedGraphPermissions
+output grantedGraphPermissions array = appRegistration.outputs.grantedGraphPermissions
+output managedIdentityClientId string = identity.outputs.clientId
+output keyVaultName string = keyVault.outputs.name
+output cacheKeyName string = cacheKeyName
+output storageAccountName string = storage.outputs.name
+output packageBlobUrl string = packageBlobUrl
