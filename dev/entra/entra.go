@@ -1,6 +1,8 @@
 // Package entra emulates the parts of Microsoft Entra ID the handler talks to,
 // following Entra's documented wire formats: OpenID Connect discovery (v1.0 and
-// v2.0), the JWKS with key rotation, and (obo.go) the v2.0 token endpoint.
+// v2.0), the JWKS with key rotation, (obo.go) the v2.0 token endpoint doing
+// On-Behalf-Of for registered confidential apps (apps.go), and (identity.go) the
+// managed identity endpoint of App Service and Azure Functions.
 // Tests and the local sandbox also use it to mint user access tokens of either
 // version with any claims. It serves TLS with a CA made at run time (testca).
 //
@@ -8,7 +10,6 @@
 package entra
 
 import (
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -16,6 +17,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -35,9 +37,18 @@ const V1Issuer = "https://sts.windows.net/{tenantid}/"
 type Server struct {
 	URL string // https://127.0.0.1:<port>, the value for ENTRA_AUTHORITY_HOST
 	CA  *testca.CA
+	// HomeTenantID is the tenant the emulated app registrations and managed
+	// identities live in: it names the issuer of managed identity tokens.
+	HomeTenantID string
+	// IdentityEndpoint and IdentityHeader are the managed identity endpoint, as
+	// App Service and Azure Functions set them in IDENTITY_ENDPOINT and
+	// IDENTITY_HEADER (see IdentityEnv).
+	IdentityEndpoint string
+	IdentityHeader   string
 
-	srv *http.Server
-	mu  sync.Mutex
+	srv      *http.Server
+	identity *http.Server // the managed identity endpoint: plain HTTP on loopback, as on App Service
+	mu       sync.Mutex
 	// keys are published in the JWKS; signer signs new tokens.
 	keys   []*signingKey
 	signer *signingKey
@@ -69,7 +80,7 @@ func StartOn(addr string, ca *testca.CA) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{CA: ca}
+	s := &Server{CA: ca, HomeTenantID: NewGUID()}
 	if _, err := s.Rotate(); err != nil {
 		return nil, err
 	}
@@ -78,17 +89,27 @@ func StartOn(addr string, ca *testca.CA) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	host, _, _ := net.SplitHostPort(ln.Addr().String())
+	identityLn, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
 	s.URL = "https://" + ln.Addr().String()
+	s.IdentityEndpoint = "http://" + identityLn.Addr().String() + "/msi/token"
+	s.IdentityHeader = randomID()
 	s.srv = &http.Server{Handler: s.routes(), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
+	s.identity = &http.Server{Handler: s.identityRoutes(), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.ServeTLS(ln, "", "")
+	go s.identity.Serve(identityLn)
 	return s, nil
 }
 
-// Close stops the server.
+// Close stops the server at once. (A graceful Shutdown would wait a second
+// for each HTTP/2 client to acknowledge GOAWAY, in every test.)
 func (s *Server) Close() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	_ = s.srv.Shutdown(ctx)
+	_ = s.srv.Close()
+	_ = s.identity.Close()
 }
 
 // Client trusts the emulator's CA.
@@ -97,7 +118,8 @@ func (s *Server) Client() *http.Client { return s.CA.Client() }
 // SetDown makes every endpoint answer 503, as during an outage.
 func (s *Server) SetDown(down bool) { s.down.Store(down) }
 
-// Count is how many requests an endpoint served: "discovery", "jwks", "token".
+// Count is how many requests an endpoint served: "discovery", "jwks", "token",
+// "identity" (the managed identity endpoint).
 func (s *Server) Count(endpoint string) int64 { return s.counter(endpoint).Load() }
 
 func (s *Server) counter(endpoint string) *atomic.Int64 {
@@ -366,16 +388,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // published key and that it has not expired, and returns its claims. The Graph
 // emulator uses it to accept only Graph tokens Entra (emulated) issued.
 func (s *Server) VerifyIssued(tok string) (map[string]any, error) {
+	claims, err := s.verifySigned(tok)
+	if err != nil {
+		return nil, err
+	}
+	exp, _ := claims["exp"].(float64)
+	if time.Now().Unix() >= int64(exp) {
+		return nil, fmt.Errorf("expired")
+	}
+	return claims, nil
+}
+
+var (
+	errMalformed    = errors.New("not a compact JWS")
+	errKeyNotFound  = errors.New("the key was not found")
+	errBadSignature = errors.New("bad signature")
+)
+
+// verifySigned checks that tok is an RS256 JWS signed with one of the
+// published keys and returns its claims; it checks no claim.
+func (s *Server) verifySigned(tok string) (map[string]any, error) {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return nil, fmt.Errorf("not a compact JWS")
+		return nil, errMalformed
 	}
 	var h struct {
 		Alg string `json:"alg"`
 		Kid string `json:"kid"`
 	}
 	if err := decodeJSON(parts[0], &h); err != nil || h.Alg != "RS256" {
-		return nil, fmt.Errorf("bad header")
+		return nil, fmt.Errorf("bad header: %w", errMalformed)
 	}
 	s.mu.Lock()
 	var pub *rsa.PublicKey
@@ -386,23 +428,19 @@ func (s *Server) VerifyIssued(tok string) (map[string]any, error) {
 	}
 	s.mu.Unlock()
 	if pub == nil {
-		return nil, fmt.Errorf("unknown kid %q", h.Kid)
+		return nil, fmt.Errorf("kid %q: %w", h.Kid, errKeyNotFound)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil {
-		return nil, fmt.Errorf("bad signature encoding")
+		return nil, errBadSignature
 	}
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig); err != nil {
-		return nil, fmt.Errorf("bad signature")
+		return nil, errBadSignature
 	}
 	var claims map[string]any
 	if err := decodeJSON(parts[1], &claims); err != nil {
-		return nil, fmt.Errorf("bad payload")
-	}
-	exp, _ := claims["exp"].(float64)
-	if time.Now().Unix() >= int64(exp) {
-		return nil, fmt.Errorf("expired")
+		return nil, fmt.Errorf("bad payload: %w", errMalformed)
 	}
 	return claims, nil
 }

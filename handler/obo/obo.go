@@ -1,0 +1,273 @@
+// Package obo trades the add-in's access token for a Microsoft Graph token with
+// Entra ID's On-Behalf-Of flow (MSAL Go, confidential client), and turns
+// Entra's refusals into the error contract (package problem).
+//
+// MSAL's own token cache stays on, as a second line behind the Graph-token
+// cache in front of this package, but it is bounded: MSAL Go keeps one cache
+// partition per distinct assertion and never evicts one, so a Client retires
+// its MSAL client after Options.MaxAssertions distinct assertions.
+package obo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/addinsso/addinsso/handler/config"
+	"github.com/addinsso/addinsso/handler/problem"
+)
+
+// Token is a Graph access token. It is for calling Graph only: never for a response body or a log.
+type Token struct {
+	AccessToken string
+	ExpiresAt   time.Time
+	Scopes      []string // granted, as short names (User.Read)
+}
+
+// Options tunes a Client; the zero value is the production setting.
+type Options struct {
+	// HTTPClient reaches Entra ID and the managed identity endpoint. nil: a
+	// client with timeouts that follows no redirects. Emulators are trusted
+	// only through the CA the client (or SSL_CERT_FILE) trusts.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+	// MaxAssertions bounds MSAL's in-memory OBO cache: after this many distinct
+	// assertions the MSAL client is replaced by a fresh one. Default DefaultMaxAssertions.
+	MaxAssertions int
+}
+
+// DefaultMaxAssertions keeps MSAL's cache to a few megabytes (a partition
+// holds a Graph access token and a refresh token, a few kilobytes).
+const DefaultMaxAssertions = 2000
+
+// Client exchanges tokens. It is safe for concurrent use.
+type Client struct {
+	clientID  string
+	authority string
+	graphBase string
+	scopes    []string // GRAPH_SCOPES: what Exchange may ask for
+	cred      confidential.Credential
+	credKind  string // for logs: secret, certificate, federated
+	http      *http.Client
+	log       *slog.Logger
+	max       int
+
+	mu        sync.Mutex // guards gen and its seen set
+	gen       *generation
+	rotations atomic.Int64
+	live      *atomic.Int64 // MSAL clients not yet garbage-collected
+}
+
+// generation is one MSAL client and the assertions it has cached for.
+type generation struct {
+	app  confidential.Client
+	seen map[[16]byte]struct{}
+}
+
+// New builds a Client from the configuration. It makes no network call: the
+// certificate file is read now, the managed identity is asked for a token on
+// the first exchange.
+func New(cfg *config.Config, opts Options) (*Client, error) {
+	c := &Client{
+		clientID:  cfg.ClientID,
+		authority: cfg.AuthorityHost + "/" + cfg.TenantID,
+		graphBase: cfg.GraphBaseURL,
+		scopes:    slices.Clone(cfg.GraphScopes),
+		http:      opts.HTTPClient,
+		log:       opts.Logger,
+		max:       opts.MaxAssertions,
+		live:      new(atomic.Int64),
+	}
+	if !strings.HasPrefix(c.authority, "https://") {
+		return nil, fmt.Errorf("ENTRA_AUTHORITY_HOST: %q is not an https URL; MSAL requires https", cfg.AuthorityHost)
+	}
+	if c.http == nil {
+		c.http = defaultHTTPClient()
+	}
+	if c.log == nil {
+		c.log = slog.Default()
+	}
+	if c.max <= 0 {
+		c.max = DefaultMaxAssertions
+	}
+	var err error
+	if c.cred, c.credKind, err = credential(cfg.Credential, cfg.AuthorityHost, c.http); err != nil {
+		return nil, err
+	}
+	if c.gen, err = c.newGeneration(); err != nil {
+		return nil, fmt.Errorf("obo: %w", err)
+	}
+	return c, nil
+}
+
+// newGeneration makes an MSAL confidential client.
+func (c *Client) newGeneration() (*generation, error) {
+	app, err := confidential.New(c.authority, c.clientID, c.cred,
+		confidential.WithHTTPClient(c.http),
+		// Instance discovery asks login.microsoftonline.com whether the
+		// authority's host is a known Entra cloud, and fails for any other
+		// (sovereign hosts it does not list, the emulator). Skipping it is safe
+		// because the authority comes from our own configuration
+		// (ENTRA_AUTHORITY_HOST, validated as https at start), never from a
+		// request or a token; MSAL still reads the tenant's OpenID metadata from
+		// that host over verified TLS.
+		confidential.WithInstanceDiscovery(false),
+	)
+	if err != nil {
+		return nil, err
+	}
+	g := &generation{app: app, seen: make(map[[16]byte]struct{})}
+	c.live.Add(1)
+	runtime.AddCleanup(g, func(live *atomic.Int64) { live.Add(-1) }, c.live)
+	return g, nil
+}
+
+// generationFor returns the MSAL client to exchange assertion with, replacing
+// the current one when it has seen MaxAssertions other assertions. Calls in
+// flight finish on the client they started with; the retired client and its
+// cache are garbage once they return.
+func (c *Client) generationFor(assertion string) *generation {
+	sum := sha256.Sum256([]byte(assertion))
+	key := [16]byte(sum[:16])
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g := c.gen
+	if _, ok := g.seen[key]; ok {
+		return g
+	}
+	if len(g.seen) >= c.max {
+		fresh, err := c.newGeneration()
+		if err != nil {
+			// Cannot happen: the same arguments made the first one. Keep the
+			// old client rather than fail the exchange.
+			c.log.Error("obo: could not replace the MSAL client; its cache keeps growing", "error", err.Error())
+		} else {
+			g, c.gen = fresh, fresh
+			c.rotations.Add(1)
+		}
+	}
+	g.seen[key] = struct{}{}
+	return g
+}
+
+// Stats describes the MSAL clients behind a Client, for metrics and tests.
+type Stats struct {
+	Assertions  int   // distinct assertions the current MSAL client has cached for
+	Rotations   int64 // MSAL clients retired so far
+	LiveClients int64 // MSAL clients not yet garbage-collected: the current one and retired ones still in use
+}
+
+// Stats reports the MSAL clients' state.
+func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return Stats{Assertions: len(c.gen.seen), Rotations: c.rotations.Load(), LiveClients: c.live.Load()}
+}
+
+var tenantPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// maxClaims bounds the claims challenge answer; Entra's are a few hundred bytes.
+const maxClaims = 8 << 10
+
+// Exchange trades the add-in's access token (assertion), already verified by
+// package token, for a Graph token with scopes (short names from GRAPH_SCOPES)
+// in the caller's tenant. claims is the task pane's answer to a claims
+// challenge ("" for none), as JSON or base64 JSON. With claims, MSAL Go
+// (WithClaims) ignores its cached access tokens and sends the claims to Entra,
+// on the On-Behalf-Of request or on the redemption of the refresh token it
+// cached for this assertion. Errors are *problem.Error.
+func (c *Client) Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (Token, error) {
+	if assertion == "" {
+		return Token{}, problem.New(problem.InternalError, "No token to exchange.")
+	}
+	if !tenantPattern.MatchString(tenantID) {
+		// tid comes from a verified token; a non-GUID would land in the token URL's path.
+		return Token{}, problem.New(problem.InvalidToken, "The token's tenant ID is not a GUID.")
+	}
+	if len(scopes) == 0 {
+		return Token{}, problem.New(problem.BadRequest, "No Microsoft Graph scope was requested.")
+	}
+	qualified := make([]string, len(scopes))
+	for i, s := range scopes {
+		if !slices.Contains(c.scopes, s) {
+			return Token{}, problem.New(problem.BadRequest, "The scope %q is not one of GRAPH_SCOPES (%s).", s, strings.Join(c.scopes, ", "))
+		}
+		// Fully qualified by Graph's resource, so sovereign clouds and the
+		// emulator follow GRAPH_BASE_URL; a bare name would mean the public Graph.
+		qualified[i] = c.graphBase + "/" + s
+	}
+	claims, err := normalizeClaims(claims)
+	if err != nil {
+		return Token{}, problem.New(problem.BadRequest, "The claims are not a claims challenge (a JSON object, as the problem's claims member gave it).")
+	}
+
+	opts := []confidential.AcquireOnBehalfOfOption{confidential.WithTenantID(tenantID)}
+	if claims != "" {
+		opts = append(opts, confidential.WithClaims(claims))
+	}
+	res, err := c.generationFor(assertion).app.AcquireTokenOnBehalfOf(ctx, assertion, qualified, opts...)
+	if err != nil {
+		return Token{}, c.failed(ctx, err, tenantID)
+	}
+	return Token{AccessToken: res.AccessToken, ExpiresAt: res.ExpiresOn, Scopes: c.granted(scopes, res.GrantedScopes)}, nil
+}
+
+// granted maps the scopes Entra granted back to the short names asked for.
+func (c *Client) granted(asked, granted []string) []string {
+	if len(granted) == 0 {
+		return slices.Clone(asked)
+	}
+	var out []string
+	for _, a := range asked {
+		for _, g := range granted {
+			if len(g) > len(c.graphBase) && strings.EqualFold(g[:len(c.graphBase)+1], c.graphBase+"/") {
+				g = g[len(c.graphBase)+1:]
+			}
+			if strings.EqualFold(g, a) {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// normalizeClaims accepts the claims JSON as Entra gave it, or base64-encoded
+// as in a WWW-Authenticate challenge, and returns the JSON.
+func normalizeClaims(claims string) (string, error) {
+	claims = strings.TrimSpace(claims)
+	if claims == "" {
+		return "", nil
+	}
+	if len(claims) > maxClaims {
+		return "", errors.New("claims too long")
+	}
+	if isJSONObject(claims) {
+		return claims, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(claims); err == nil && isJSONObject(string(b)) {
+			return string(b), nil
+		}
+	}
+	return "", errors.New("claims are not a JSON object")
+}
+
+func isJSONObject(s string) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal([]byte(s), &m) == nil
+}
