@@ -23,7 +23,10 @@ import (
 	"github.com/addinsso/addinsso/functions/validate"
 	"github.com/addinsso/addinsso/handler/config"
 	"github.com/addinsso/addinsso/handler/function"
+	"github.com/addinsso/addinsso/handler/graphtoken"
+	"github.com/addinsso/addinsso/handler/obo"
 	"github.com/addinsso/addinsso/handler/token"
+	"github.com/addinsso/addinsso/handler/tokencache"
 	"github.com/addinsso/addinsso/handler/web"
 )
 
@@ -60,13 +63,26 @@ func newServer(cfg *config.Config, log *slog.Logger) (*echo.Echo, error) {
 	e.HEAD("/", ping)
 
 	verifier := token.New(token.FromConfig(cfg))
+	cache, err := tokencache.New(cfg.TokenCache, tokencache.Options{
+		Logger:                  log,
+		ManagedIdentityClientID: cfg.Credential.FederatedIdentityClientID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("token cache: %w", err)
+	}
+	onBehalfOf, err := obo.New(cfg, obo.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("on-behalf-of: %w", err)
+	}
+	graphTokens := graphtoken.New(cache, onBehalfOf, cfg.GraphScopes)
+
 	functions := []struct {
 		name    string
 		json    []byte
 		handler echo.HandlerFunc
 	}{
 		{"validate", validate.FunctionJSON, validate.Handler(verifier)},
-		{"exchange", exchange.FunctionJSON, exchange.Handler()},
+		{"exchange", exchange.FunctionJSON, exchange.Handler(verifier, graphTokens, cfg.GraphScopes)},
 		{"graph-proxy", graphproxy.FunctionJSON, graphproxy.Handler()},
 	}
 	for _, f := range functions {

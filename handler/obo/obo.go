@@ -191,6 +191,16 @@ const maxClaims = 8 << 10
 // on the On-Behalf-Of request or on the redemption of the refresh token it
 // cached for this assertion. Errors are *problem.Error.
 func (c *Client) Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (Token, error) {
+	return c.exchange(ctx, assertion, tenantID, scopes, claims, false)
+}
+
+// ExchangeFresh is Exchange bypassing MSAL's cache, for when Graph refused the
+// token MSAL would return (revoked): a throwaway MSAL client asks Entra anew.
+func (c *Client) ExchangeFresh(ctx context.Context, assertion, tenantID string, scopes []string) (Token, error) {
+	return c.exchange(ctx, assertion, tenantID, scopes, "", true)
+}
+
+func (c *Client) exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string, fresh bool) (Token, error) {
 	if assertion == "" {
 		return Token{}, problem.New(problem.InternalError, "No token to exchange.")
 	}
@@ -219,7 +229,15 @@ func (c *Client) Exchange(ctx context.Context, assertion, tenantID string, scope
 	if claims != "" {
 		opts = append(opts, confidential.WithClaims(claims))
 	}
-	res, err := c.generationFor(assertion).app.AcquireTokenOnBehalfOf(ctx, assertion, qualified, opts...)
+	var g *generation
+	if fresh {
+		if g, err = c.newGeneration(); err != nil {
+			return Token{}, problem.New(problem.InternalError, "Could not make an MSAL client.").WithCause(err)
+		}
+	} else {
+		g = c.generationFor(assertion)
+	}
+	res, err := g.app.AcquireTokenOnBehalfOf(ctx, assertion, qualified, opts...)
 	if err != nil {
 		return Token{}, c.failed(ctx, err, tenantID)
 	}

@@ -1,0 +1,348 @@
+package exchange_test
+
+// End-to-end tests of the exchange Function: the real handler binary, driven as
+// the Functions host drives it, against the Entra emulator and real Azurite.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/addinsso/addinsso/dev/azurite"
+	"github.com/addinsso/addinsso/dev/entra"
+	"github.com/addinsso/addinsso/dev/funchost"
+	"github.com/addinsso/addinsso/handler/problem"
+)
+
+const (
+	clientID = "11111111-2222-4333-8444-555555555555"
+	secret   = "emulator-client-secret"
+	tenant   = "aaaaaaaa-0000-4000-8000-00000000000a"
+)
+
+type env struct {
+	emu    *entra.Server
+	table  *azurite.Server
+	bin    string
+	caFile string
+	key    string
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	table := azurite.ForTest(t)
+	dir := t.TempDir()
+	bin, err := funchost.Build(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := entra.Start(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emu.Close)
+	emu.RegisterApp(entra.App{ClientID: clientID, Secret: secret})
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := emu.CA.WriteFile(caFile); err != nil {
+		t.Fatal(err)
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	return &env{emu: emu, table: table, bin: bin, caFile: caFile, key: "k1:" + base64.StdEncoding.EncodeToString(k)}
+}
+
+func (e *env) start(t *testing.T, overrides map[string]string) *funchost.Handler {
+	t.Helper()
+	vars := map[string]string{
+		"ADDIN_CLIENT_ID":               clientID,
+		"ADDIN_CLIENT_SECRET":           secret,
+		"ENTRA_AUTHORITY_HOST":          e.emu.URL,
+		"SSL_CERT_FILE":                 e.caFile,
+		"GRAPH_SCOPES":                  "User.Read Mail.Read",
+		"TOKEN_CACHE_CONNECTION_STRING": e.table.ConnectionString(),
+		"TOKEN_CACHE_ENCRYPTION_KEY":    e.key,
+	}
+	for k, v := range overrides {
+		vars[k] = v
+	}
+	h, err := funchost.Start(e.bin, vars, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Stop)
+	return h
+}
+
+func newUser(name string) entra.User {
+	return entra.User{TenantID: tenant, ObjectID: entra.NewGUID(), Name: name, Username: name + "@a.example"}
+}
+
+type result struct {
+	status int
+	header http.Header
+	body   string
+	ok     struct {
+		Scopes    []string
+		ExpiresAt time.Time
+		Source    string
+		FromCache bool
+	}
+	prob problem.Body
+}
+
+func exchange(t *testing.T, h *funchost.Handler, tok, body string) result {
+	t.Helper()
+	req, _ := http.NewRequest("POST", h.URL+"/api/exchange", strings.NewReader(body))
+	if tok != "" {
+		req.Header.Set("X-Addin-Authorization", "Bearer "+tok)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := result{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	if resp.StatusCode == 200 {
+		json.Unmarshal(b, &r.ok)
+	} else {
+		json.Unmarshal(b, &r.prob)
+	}
+	return r
+}
+
+func TestExchange(t *testing.T) {
+	e := setup(t)
+	h := e.start(t, nil)
+	alice, bob := newUser("alice"), newUser("bob")
+	issue := func(u entra.User) string { return e.emu.Issue(u, clientID, entra.Token{}) }
+
+	t.Run("first call exchanges, then the cache answers", func(t *testing.T) {
+		r := exchange(t, h, issue(alice), `{"scopes":["user.read"]}`)
+		if r.status != 200 || r.ok.Source != "entra" || r.ok.FromCache || len(r.ok.Scopes) != 1 || r.ok.Scopes[0] != "User.Read" ||
+			time.Until(r.ok.ExpiresAt) < 30*time.Minute {
+			t.Fatalf("first: %d %s", r.status, r.body)
+		}
+		if strings.Contains(r.body, "eyJ") || strings.Contains(r.body, "access_token") {
+			t.Fatal("the answer carries a token")
+		}
+		if r := exchange(t, h, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "memory" || !r.ok.FromCache {
+			t.Fatalf("second (a new bootstrap token of the same user): %d %s", r.status, r.body)
+		}
+		if n := e.emu.TokenRequests(alice.ObjectID); n != 1 {
+			t.Errorf("OBO requests for alice = %d, want 1", n)
+		}
+		// Another user never gets alice's entry: bob costs his own exchange.
+		if r := exchange(t, h, issue(bob), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "entra" {
+			t.Fatalf("bob: %d %s", r.status, r.body)
+		}
+		if n := e.emu.TokenRequests(bob.ObjectID); n != 1 {
+			t.Errorf("OBO requests for bob = %d, want 1", n)
+		}
+		// Another scope set is another entry; no body means every configured scope.
+		if r := exchange(t, h, issue(alice), ""); r.status != 200 || r.ok.Source != "entra" || len(r.ok.Scopes) != 2 {
+			t.Fatalf("all scopes: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("a restarted instance reads the table", func(t *testing.T) {
+		h2 := e.start(t, nil)
+		before := e.emu.TokenRequests(alice.ObjectID)
+		if r := exchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if r := exchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.ok.Source != "memory" {
+			t.Fatalf("promoted: %s", r.body)
+		}
+		if e.emu.TokenRequests(alice.ObjectID) != before {
+			t.Error("the table hit cost an OBO request")
+		}
+	})
+
+	t.Run("the table holds no readable token", func(t *testing.T) {
+		svc, err := aztables.NewServiceClientFromConnectionString(e.table.ConnectionString(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pager := svc.NewClient("graphtokens").NewListEntitiesPager(nil)
+		rows := 0
+		for pager.More() {
+			page, err := pager.NextPage(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, row := range page.Entities {
+				rows++
+				if strings.Contains(string(row), "eyJ") {
+					t.Errorf("a row holds a JWT: %.200s", row)
+				}
+			}
+		}
+		if rows < 3 {
+			t.Errorf("%d rows, want at least 3", rows)
+		}
+	})
+
+	t.Run("100 concurrent first calls make one OBO request", func(t *testing.T) {
+		carol := newUser("carol")
+		e.emu.Script(carol.ObjectID, entra.Outcome{Delay: 200 * time.Millisecond}) // keep the flight open
+		var wg sync.WaitGroup
+		statuses := make(chan int, 100)
+		for range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				statuses <- exchange(t, h, issue(carol), `{"scopes":["Mail.Read"]}`).status
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		for s := range statuses {
+			if s != 200 {
+				t.Fatalf("status %d", s)
+			}
+		}
+		if n := e.emu.TokenRequests(carol.ObjectID); n != 1 {
+			t.Errorf("OBO requests = %d, want 1", n)
+		}
+	})
+}
+
+// Each Entra outcome reaches the task pane as the error contract says.
+func TestExchangeClassification(t *testing.T) {
+	e := setup(t)
+	h := e.start(t, nil)
+	tests := []struct {
+		name    string
+		outcome entra.Outcome
+		status  int
+		code    problem.Code
+		action  problem.Action
+	}{
+		{"consent missing", entra.Outcome{Kind: entra.ConsentMissing}, 403, problem.ConsentRequired, problem.Consent},
+		{"mfa required", entra.Outcome{Kind: entra.MFARequired}, 401, problem.ClaimsChallenge, problem.AuthChallenge},
+		{"assertion expired", entra.Outcome{Kind: entra.AssertionExpired}, 401, problem.TokenExpired, problem.RetrySSO},
+		{"throttled", entra.Outcome{Kind: entra.Throttled, RetryAfter: 7 * time.Second}, 503, problem.UpstreamUnavailable, problem.RetryLater},
+		{"down", entra.Outcome{Kind: entra.Unavailable}, 503, problem.UpstreamUnavailable, problem.RetryLater},
+		{"bad client credential", entra.Outcome{Kind: entra.InvalidClient}, 500, problem.ServerMisconfigured, problem.Fatal},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUser("u")
+			e.emu.Script(u.ObjectID, tt.outcome)
+			tok := e.emu.Issue(u, clientID, entra.Token{})
+			r := exchange(t, h, tok, "")
+			if r.status != tt.status || r.prob.Code != tt.code || r.prob.Action != tt.action {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+			if strings.Contains(r.body, tok) || strings.Contains(r.body, secret) || strings.Contains(r.body, "trace_id") {
+				t.Error("the problem carries a token, a secret or Entra's raw answer")
+			}
+			if tt.action == problem.RetryLater && r.header.Get("Retry-After") == "" {
+				t.Error("no Retry-After")
+			}
+			if tt.name == "throttled" && r.header.Get("Retry-After") != "7" {
+				t.Errorf("Retry-After %q, want Entra's 7", r.header.Get("Retry-After"))
+			}
+			if tt.code == problem.ClaimsChallenge {
+				if r.prob.Claims != entra.DefaultMFAClaims || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_claims"`) {
+					t.Errorf("claims %q, WWW-Authenticate %q", r.prob.Claims, r.header.Get("WWW-Authenticate"))
+				}
+				// The task pane answers the challenge: the claims go to Entra and it succeeds.
+				body, _ := json.Marshal(map[string]string{"claims": r.prob.Claims})
+				if r := exchange(t, h, tok, string(body)); r.status != 200 || r.ok.Source != "entra" {
+					t.Fatalf("with claims: %d %s", r.status, r.body)
+				}
+			}
+		})
+	}
+
+	t.Run("wrong client secret", func(t *testing.T) {
+		bad := e.start(t, map[string]string{"ADDIN_CLIENT_SECRET": "not-the-secret"})
+		r := exchange(t, bad, e.emu.Issue(newUser("u"), clientID, entra.Token{}), "")
+		if r.status != 500 || r.prob.Code != problem.ServerMisconfigured || strings.Contains(r.body, "not-the-secret") {
+			t.Fatalf("%d %s", r.status, r.body)
+		}
+		if strings.Contains(bad.Logs(), "not-the-secret") {
+			t.Error("the secret reached the logs")
+		}
+	})
+
+	t.Run("bad requests", func(t *testing.T) {
+		tok := e.emu.Issue(newUser("u"), clientID, entra.Token{})
+		for _, tt := range []struct {
+			body, contentType string
+			status            int
+			code              problem.Code
+		}{
+			{`{"scopes":["Files.ReadWrite.All"]}`, "application/json", 400, problem.BadRequest},
+			{`{"scopes":"User.Read"}`, "application/json", 400, problem.BadRequest},
+			{`{"scope":["User.Read"]}`, "application/json", 400, problem.BadRequest},
+			{`{"scopes":[]} {}`, "application/json", 400, problem.BadRequest},
+			{`scopes=User.Read`, "application/x-www-form-urlencoded", 415, problem.UnsupportedMediaType},
+			{`{"claims":"` + strings.Repeat("x", 20<<10) + `"}`, "application/json", 413, problem.RequestTooLarge},
+			{`{"claims":"not a claims object"}`, "application/json", 400, problem.BadRequest},
+		} {
+			req, _ := http.NewRequest("POST", h.URL+"/api/exchange", strings.NewReader(tt.body))
+			req.Header.Set("X-Addin-Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", tt.contentType)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p problem.Body
+			json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || p.Code != tt.code {
+				t.Errorf("%.40s: %d %s, want %d %s", tt.body, resp.StatusCode, p.Code, tt.status, tt.code)
+			}
+		}
+		if r := exchange(t, h, "", ""); r.status != 401 || r.prob.Code != problem.MissingToken {
+			t.Errorf("no token: %d %s", r.status, r.body)
+		}
+	})
+}
+
+// With Azurite gone mid-run, exchange keeps working from memory and OBO, and a
+// cache fault never becomes a 5xx.
+func TestExchangeSurvivesTableOutage(t *testing.T) {
+	e := setup(t)
+	h := e.start(t, nil)
+	dave, erin := newUser("dave"), newUser("erin")
+	if r := exchange(t, h, e.emu.Issue(dave, clientID, entra.Token{}), ""); r.status != 200 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if err := e.table.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i, tc := range []struct {
+		user   entra.User
+		source string
+	}{{dave, "memory"}, {erin, "entra"}, {erin, "memory"}} {
+		r := exchange(t, h, e.emu.Issue(tc.user, clientID, entra.Token{}), "")
+		if r.status != 200 || r.ok.Source != tc.source {
+			t.Fatalf("call %d: %d %s", i, r.status, r.body)
+		}
+	}
+	t.Logf("three calls with the table down took %v", time.Since(start))
+	if !h.Alive() {
+		t.Fatal("handler died")
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }

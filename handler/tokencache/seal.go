@@ -1,0 +1,81 @@
+package tokencache
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"fmt"
+
+	"github.com/addinsso/addinsso/handler/config"
+)
+
+// sealer encrypts rows with AES-256-GCM under the first configured key and
+// opens them with any configured key, so keys can rotate: list the new key
+// first and keep the old one until the rows it sealed have expired (about an
+// hour, the lifetime of a Graph token).
+type sealer struct {
+	current string
+	aeads   map[string]cipher.AEAD
+}
+
+// aadLabel versions the sealed format: a change of format changes the label,
+// and rows of the old format then fail to open (a miss), never misparse.
+const aadLabel = "addinsso/tokencache/v1"
+
+func newSealer(keys []config.Key) (*sealer, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("no key: Table Storage is configured, so cached tokens must be encrypted")
+	}
+	s := &sealer{current: keys[0].ID, aeads: make(map[string]cipher.AEAD, len(keys))}
+	for _, k := range keys {
+		if k.ID == "" {
+			return nil, errors.New("a key has no ID")
+		}
+		if _, dup := s.aeads[k.ID]; dup {
+			return nil, fmt.Errorf("key ID %q appears twice", k.ID)
+		}
+		if len(k.Secret) != 32 {
+			return nil, fmt.Errorf("key %q is %d bytes; AES-256 needs 32", k.ID, len(k.Secret))
+		}
+		block, err := aes.NewCipher(k.Secret)
+		if err != nil {
+			return nil, err
+		}
+		if s.aeads[k.ID], err = cipher.NewGCM(block); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// additionalData binds a ciphertext to the row it was written for and the key
+// that sealed it: a row copied under another user's key, or relabelled with
+// another key ID, fails authentication instead of decrypting.
+func additionalData(partitionKey, rowKey, keyID string) []byte {
+	return []byte(aadLabel + "\x00" + partitionKey + "\x00" + rowKey + "\x00" + keyID)
+}
+
+// seal returns the current key's ID and nonce||ciphertext||tag.
+func (s *sealer) seal(partitionKey, rowKey string, plaintext []byte) (keyID string, blob []byte) {
+	aead := s.aeads[s.current]
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plaintext)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return s.current, aead.Seal(nonce, nonce, plaintext, additionalData(partitionKey, rowKey, s.current))
+}
+
+var errUnknownKey = errors.New("sealed with a key that is not configured")
+
+func (s *sealer) open(partitionKey, rowKey, keyID string, blob []byte) ([]byte, error) {
+	aead, ok := s.aeads[keyID]
+	if !ok {
+		return nil, errUnknownKey
+	}
+	if len(blob) < aead.NonceSize()+aead.Overhead() {
+		return nil, errors.New("ciphertext too short")
+	}
+	n := aead.NonceSize()
+	return aead.Open(nil, blob[:n], blob[n:], additionalData(partitionKey, rowKey, keyID))
+}
