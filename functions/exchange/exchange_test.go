@@ -101,7 +101,7 @@ type result struct {
 	prob problem.Body
 }
 
-func exchange(t *testing.T, h *funchost.Handler, tok, body string) result {
+func callExchange(t *testing.T, h *funchost.Handler, tok, body string) result {
 	t.Helper()
 	req, _ := http.NewRequest("POST", h.URL+"/api/exchange", strings.NewReader(body))
 	if tok != "" {
@@ -132,7 +132,7 @@ func TestExchange(t *testing.T) {
 	issue := func(u entra.User) string { return e.emu.Issue(u, clientID, entra.Token{}) }
 
 	t.Run("first call exchanges, then the cache answers", func(t *testing.T) {
-		r := exchange(t, h, issue(alice), `{"scopes":["user.read"]}`)
+		r := callExchange(t, h, issue(alice), `{"scopes":["user.read"]}`)
 		if r.status != 200 || r.ok.Source != "entra" || r.ok.FromCache || len(r.ok.Scopes) != 1 || r.ok.Scopes[0] != "User.Read" ||
 			time.Until(r.ok.ExpiresAt) < 30*time.Minute {
 			t.Fatalf("first: %d %s", r.status, r.body)
@@ -140,21 +140,21 @@ func TestExchange(t *testing.T) {
 		if strings.Contains(r.body, "eyJ") || strings.Contains(r.body, "access_token") {
 			t.Fatal("the answer carries a token")
 		}
-		if r := exchange(t, h, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "memory" || !r.ok.FromCache {
+		if r := callExchange(t, h, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "memory" || !r.ok.FromCache {
 			t.Fatalf("second (a new bootstrap token of the same user): %d %s", r.status, r.body)
 		}
 		if n := e.emu.TokenRequests(alice.ObjectID); n != 1 {
 			t.Errorf("OBO requests for alice = %d, want 1", n)
 		}
 		// Another user never gets alice's entry: bob costs his own exchange.
-		if r := exchange(t, h, issue(bob), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "entra" {
+		if r := callExchange(t, h, issue(bob), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "entra" {
 			t.Fatalf("bob: %d %s", r.status, r.body)
 		}
 		if n := e.emu.TokenRequests(bob.ObjectID); n != 1 {
 			t.Errorf("OBO requests for bob = %d, want 1", n)
 		}
 		// Another scope set is another entry; no body means every configured scope.
-		if r := exchange(t, h, issue(alice), ""); r.status != 200 || r.ok.Source != "entra" || len(r.ok.Scopes) != 2 {
+		if r := callExchange(t, h, issue(alice), ""); r.status != 200 || r.ok.Source != "entra" || len(r.ok.Scopes) != 2 {
 			t.Fatalf("all scopes: %d %s", r.status, r.body)
 		}
 	})
@@ -162,10 +162,10 @@ func TestExchange(t *testing.T) {
 	t.Run("a restarted instance reads the table", func(t *testing.T) {
 		h2 := e.start(t, nil)
 		before := e.emu.TokenRequests(alice.ObjectID)
-		if r := exchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
+		if r := callExchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
-		if r := exchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.ok.Source != "memory" {
+		if r := callExchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.ok.Source != "memory" {
 			t.Fatalf("promoted: %s", r.body)
 		}
 		if e.emu.TokenRequests(alice.ObjectID) != before {
@@ -206,7 +206,7 @@ func TestExchange(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				statuses <- exchange(t, h, issue(carol), `{"scopes":["Mail.Read"]}`).status
+				statuses <- callExchange(t, h, issue(carol), `{"scopes":["Mail.Read"]}`).status
 			}()
 		}
 		wg.Wait()
@@ -245,7 +245,7 @@ func TestExchangeClassification(t *testing.T) {
 			u := newUser("u")
 			e.emu.Script(u.ObjectID, tt.outcome)
 			tok := e.emu.Issue(u, clientID, entra.Token{})
-			r := exchange(t, h, tok, "")
+			r := callExchange(t, h, tok, "")
 			if r.status != tt.status || r.prob.Code != tt.code || r.prob.Action != tt.action {
 				t.Fatalf("%d %s", r.status, r.body)
 			}
@@ -264,7 +264,7 @@ func TestExchangeClassification(t *testing.T) {
 				}
 				// The task pane answers the challenge: the claims go to Entra and it succeeds.
 				body, _ := json.Marshal(map[string]string{"claims": r.prob.Claims})
-				if r := exchange(t, h, tok, string(body)); r.status != 200 || r.ok.Source != "entra" {
+				if r := callExchange(t, h, tok, string(body)); r.status != 200 || r.ok.Source != "entra" {
 					t.Fatalf("with claims: %d %s", r.status, r.body)
 				}
 			}
@@ -273,7 +273,7 @@ func TestExchangeClassification(t *testing.T) {
 
 	t.Run("wrong client secret", func(t *testing.T) {
 		bad := e.start(t, map[string]string{"ADDIN_CLIENT_SECRET": "not-the-secret"})
-		r := exchange(t, bad, e.emu.Issue(newUser("u"), clientID, entra.Token{}), "")
+		r := callExchange(t, bad, e.emu.Issue(newUser("u"), clientID, entra.Token{}), "")
 		if r.status != 500 || r.prob.Code != problem.ServerMisconfigured || strings.Contains(r.body, "not-the-secret") {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
@@ -311,7 +311,7 @@ func TestExchangeClassification(t *testing.T) {
 				t.Errorf("%.40s: %d %s, want %d %s", tt.body, resp.StatusCode, p.Code, tt.status, tt.code)
 			}
 		}
-		if r := exchange(t, h, "", ""); r.status != 401 || r.prob.Code != problem.MissingToken {
+		if r := callExchange(t, h, "", ""); r.status != 401 || r.prob.Code != problem.MissingToken {
 			t.Errorf("no token: %d %s", r.status, r.body)
 		}
 	})
@@ -323,7 +323,7 @@ func TestExchangeSurvivesTableOutage(t *testing.T) {
 	e := setup(t)
 	h := e.start(t, nil)
 	dave, erin := newUser("dave"), newUser("erin")
-	if r := exchange(t, h, e.emu.Issue(dave, clientID, entra.Token{}), ""); r.status != 200 {
+	if r := callExchange(t, h, e.emu.Issue(dave, clientID, entra.Token{}), ""); r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	if err := e.table.Stop(); err != nil {
@@ -334,7 +334,7 @@ func TestExchangeSurvivesTableOutage(t *testing.T) {
 		user   entra.User
 		source string
 	}{{dave, "memory"}, {erin, "entra"}, {erin, "memory"}} {
-		r := exchange(t, h, e.emu.Issue(tc.user, clientID, entra.Token{}), "")
+		r := callExchange(t, h, e.emu.Issue(tc.user, clientID, entra.Token{}), "")
 		if r.status != 200 || r.ok.Source != tc.source {
 			t.Fatalf("call %d: %d %s", i, r.status, r.body)
 		}
