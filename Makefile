@@ -2,10 +2,11 @@
 # and one folder per function with its function.json. `func start --script-root build/app`
 # runs it; the deploy workflow zips the same directory.
 APP      := build/app
+PANE     := build/pane
 GOFLAGS  := -trimpath
 FUZZTIME ?= 30s
 
-.PHONY: app test vet dev bench load fuzz clean
+.PHONY: app pane test vet dev bench load fuzz clean
 
 app:
 	rm -rf $(APP)
@@ -15,6 +16,15 @@ app:
 	for dir in functions/*/; do \
 		name=$$(basename $$dir); mkdir -p $(APP)/$$name; cp $$dir/function.json $(APP)/$$name/; \
 	done
+
+# The task pane as Static Web Apps serves it: staticwebapp/ without its tests, plus MSAL.js
+# from node_modules (no bundler). The deploy workflow fills manifest.xml and config.json in $(PANE).
+pane: node_modules
+	rm -rf $(PANE)
+	mkdir -p $(PANE)/lib
+	cp -R staticwebapp/. $(PANE)/
+	rm -rf $(PANE)/test $(PANE)/README.md $(PANE)/package.json
+	cp node_modules/@azure/msal-browser/lib/msal-browser.min.js $(PANE)/lib/
 
 # Every test: unit, black-box (real binary, emulators, Azurite), infra checks.
 test: node_modules vet
@@ -30,7 +40,7 @@ node_modules: package.json package-lock.json
 
 # Azurite, the Entra ID and Graph emulators, the handler and the task pane; one URL.
 dev: node_modules
-	go run ./dev/sandbox
+	go run ./dev/sandbox $(SANDBOX_FLAGS)
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...

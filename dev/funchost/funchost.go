@@ -84,7 +84,7 @@ func Start(bin string, env map[string]string, logs io.Writer) (*Handler, error) 
 		out = io.MultiWriter(h.logs, logs)
 	}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -172,6 +172,10 @@ func FreePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// logLimit bounds the output kept for Logs: a long `make dev` must not grow without end.
+const logLimit = 4 << 20
+
+// syncBuffer keeps the latest logLimit bytes of output.
 type syncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -180,6 +184,10 @@ type syncBuffer struct {
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.buf.Len()+len(p) > logLimit {
+		keep := max(0, logLimit-len(p))
+		b.buf.Next(b.buf.Len() - min(b.buf.Len(), keep))
+	}
 	return b.buf.Write(p)
 }
 

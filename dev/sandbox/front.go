@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// apiTimeout is Static Web Apps' limit for a request to the linked backend.
+const apiTimeout = 45 * time.Second
+
+// routes is the front server: Static Web Apps' part (the pane's files under
+// staticwebapp.config.json's rules, /api/* to the linked backend) plus the
+// sandbox-only /.sandbox/* endpoints, which Static Web Apps answers with 404.
+func (s *Sandbox) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.sandbox/config", s.sandboxConfig)
+	mux.HandleFunc("GET /.sandbox/token", s.sandboxToken)
+	mux.HandleFunc("POST /.sandbox/signin", s.sandboxSignIn)
+	mux.HandleFunc("POST /.sandbox/consent", s.sandboxConsent)
+	mux.HandleFunc("/.sandbox/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
+	mux.Handle("/api/", s.apiProxy())
+	mux.HandleFunc("GET /config.json", s.paneConfig)
+	mux.HandleFunc("GET /lib/msal-browser.min.js", func(w http.ResponseWriter, r *http.Request) {
+		// Where `make pane` copies it for Static Web Apps; the sandbox pane does not need it.
+		s.serveFile(w, r, s.msalFile)
+	})
+	mux.HandleFunc("/", s.static)
+	return mux
+}
+
+// apiProxy forwards /api/* to the handler as Static Web Apps' linked backend
+// does: the platform puts its own token in Authorization (so the pane must send
+// X-Addin-Authorization) and gives the backend 45 seconds.
+func (s *Sandbox) apiProxy() http.Handler {
+	target, _ := url.Parse(s.handler.URL)
+	platformToken := "Bearer " + strings.TrimRight(randomBase64(48), "=")
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.SetXForwarded()
+			pr.Out.Header.Set("Authorization", platformToken)
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			s.applyRoutes(resp.Header, resp.Request.URL.Path) // headers staticwebapp.config.json sets on /api/*
+			return nil
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// Like the platform, answer with a page of its own, not a problem document.
+			status, msg := http.StatusBadGateway, "The backend could not be reached."
+			if errors.Is(err, context.DeadlineExceeded) {
+				status, msg = http.StatusGatewayTimeout, "The backend did not answer within 45 seconds (Static Web Apps' limit)."
+			}
+			http.Error(w, msg, status)
+		},
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), apiTimeout)
+		defer cancel()
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		proxy.ServeHTTP(rec, r.WithContext(ctx))
+		// The path only: a query may name a user's data, and no header is ever logged.
+		s.log.printf("swa", "%s %s → %d (%d ms)", r.Method, r.URL.Path, rec.status, time.Since(start).Milliseconds())
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// swaConfig is the part of staticwebapp.config.json the sandbox applies.
+type swaConfig struct {
+	Routes []struct {
+		Route      string            `json:"route"`
+		StatusCode int               `json:"statusCode"`
+		Headers    map[string]string `json:"headers"`
+	} `json:"routes"`
+	NavigationFallback struct {
+		Rewrite string   `json:"rewrite"`
+		Exclude []string `json:"exclude"`
+	} `json:"navigationFallback"`
+	GlobalHeaders map[string]string `json:"globalHeaders"`
+}
+
+// swa reads staticwebapp.config.json on each request, so edits show at once.
+func (s *Sandbox) swa() (*swaConfig, error) {
+	b, err := os.ReadFile(filepath.Join(s.paneDir, "staticwebapp.config.json"))
+	if err != nil {
+		return nil, err
+	}
+	var c swaConfig
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("staticwebapp.config.json: %w", err)
+	}
+	return &c, nil
+}
+
+// applyRoutes sets the global headers and those of the first route matching
+// urlPath (route headers win), and reports the route's status code (0 when none).
+func (s *Sandbox) applyRoutes(h http.Header, urlPath string) int {
+	c, err := s.swa()
+	if err != nil {
+		s.log.printf("sandbox", "%v", err)
+		return http.StatusInternalServerError
+	}
+	for k, v := range c.GlobalHeaders {
+		h.Set(k, v)
+	}
+	for _, rt := range c.Routes {
+		if routeMatch(rt.Route, urlPath) {
+			for k, v := range rt.Headers {
+				h.Set(k, v)
+			}
+			return rt.StatusCode
+		}
+	}
+	return 0
+}
+
+// static serves the pane's files with Static Web Apps' rules: route status
+// codes, then the file, then the navigation fallback unless excluded.
+func (s *Sandbox) static(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if status := s.applyRoutes(w.Header(), r.URL.Path); status >= 400 {
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	p := path.Clean("/" + r.URL.Path)
+	if p == "/" {
+		p = "/index.html"
+	}
+	file := filepath.Join(s.paneDir, filepath.FromSlash(p))
+	if fi, err := os.Stat(file); err == nil && !fi.IsDir() && !strings.Contains(p, "/.") {
+		s.serveFile(w, r, file)
+		return
+	}
+	c, err := s.swa()
+	if err != nil || c.NavigationFallback.Rewrite == "" {
+		http.NotFound(w, r)
+		return
+	}
+	for _, ex := range c.NavigationFallback.Exclude {
+		if routeMatch(ex, r.URL.Path) {
+			http.NotFound(w, r)
+			return
+		}
+	}
+	s.serveFile(w, r, filepath.Join(s.paneDir, filepath.FromSlash(c.NavigationFallback.Rewrite)))
+}
+
+func (s *Sandbox) serveFile(w http.ResponseWriter, r *http.Request, file string) {
+	f, err := os.Open(file)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+// routeMatch follows Static Web Apps' route patterns: exact, a trailing
+// wildcard ("/api/*", "/calendar*"), or a wildcard filtered by extensions
+// ("/images/*.{png,jpg}").
+func routeMatch(pattern, p string) bool {
+	if base, exts, ok := strings.Cut(pattern, "*.{"); ok {
+		if !strings.HasPrefix(p, base) {
+			return false
+		}
+		for _, ext := range strings.Split(strings.TrimSuffix(exts, "}"), ",") {
+			if strings.HasSuffix(p, "."+strings.TrimSpace(ext)) {
+				return true
+			}
+		}
+		return false
+	}
+	if base, ok := strings.CutSuffix(pattern, "*"); ok {
+		return strings.HasPrefix(p, base)
+	}
+	return p == pattern
+}
+
+// paneConfig is config.json as the deploy script would fill it, for the sandbox's emulators.
+func (s *Sandbox) paneConfig(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.paneSettings())
+}
+
+func (s *Sandbox) paneSettings() map[string]any {
+	return map[string]any{
+		"clientId":    clientID,
+		"appIdUri":    s.appIDURI,
+		"authority":   s.entra.URL + "/organizations",
+		"graphScopes": strings.Fields(graphScopes),
+	}
+}
+
+// sandboxConfig tells the pane it runs under the sandbox: the dev users, their
+// scenarios and the token profiles of the picker.
+func (s *Sandbox) sandboxConfig(w http.ResponseWriter, r *http.Request) {
+	type user struct {
+		Name     string `json:"name"`
+		Display  string `json:"displayName"`
+		Username string `json:"username"`
+		TenantID string `json:"tenantId"`
+		ObjectID string `json:"objectId"`
+		Scenario string `json:"scenario"`
+	}
+	type profile struct {
+		ID    string `json:"id"`
+		Label string `json:"label"`
+	}
+	cfg := s.paneSettings()
+	cfg["sandbox"] = true
+	var users []user
+	for _, u := range devUsers {
+		users = append(users, user{u.Name, u.User.Name, u.User.Username, u.User.TenantID, u.User.ObjectID, u.Scenario})
+	}
+	var profiles []profile
+	for _, p := range tokenProfiles {
+		profiles = append(profiles, profile{p.ID, p.Label})
+	}
+	cfg["users"], cfg["profiles"] = users, profiles
+	writeJSON(w, http.StatusOK, cfg)
+}
+
+// sandboxToken mints an add-in token: ?user=<name>[&profile=naa|owa|desktop][&claims=<challenge>].
+func (s *Sandbox) sandboxToken(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	u := findUser(q.Get("user"))
+	if u == nil {
+		http.Error(w, fmt.Sprintf("no dev user %q", q.Get("user")), http.StatusNotFound)
+		return
+	}
+	profileID := q.Get("profile")
+	if profileID == "" {
+		profileID = tokenProfiles[0].ID
+	}
+	p, ok := findProfile(profileID)
+	if !ok {
+		http.Error(w, fmt.Sprintf("no token profile %q", profileID), http.StatusBadRequest)
+		return
+	}
+	writeJSON(w, http.StatusOK, s.mint(u, p, q.Get("claims")))
+}
+
+// sandboxSignIn starts a dev user's scenario over: {"user": "<name>"}.
+func (s *Sandbox) sandboxSignIn(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.userFromBody(w, r)
+	if !ok {
+		return
+	}
+	s.signIn(u)
+	s.log.printf("sandbox", "signed in as %s: %s", u.Name, u.Scenario)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// sandboxConsent is the consent dialog's outcome: the user consented to the Graph scopes.
+func (s *Sandbox) sandboxConsent(w http.ResponseWriter, r *http.Request) {
+	u, ok := s.userFromBody(w, r)
+	if !ok {
+		return
+	}
+	if u.consented != nil {
+		u.consented(s, u)
+	}
+	s.log.printf("sandbox", "%s consented to Microsoft Graph (%s)", u.Name, graphScopes)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Sandbox) userFromBody(w http.ResponseWriter, r *http.Request) (*devUser, bool) {
+	var body struct {
+		User string `json:"user"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&body); err != nil {
+		http.Error(w, "expected {\"user\": \"<name>\"}", http.StatusBadRequest)
+		return nil, false
+	}
+	u := findUser(body.User)
+	if u == nil {
+		http.Error(w, fmt.Sprintf("no dev user %q", body.User), http.StatusNotFound)
+		return nil, false
+	}
+	return u, true
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

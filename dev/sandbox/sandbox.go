@@ -1,0 +1,359 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/addinsso/addinsso/dev/azurite"
+	"github.com/addinsso/addinsso/dev/entra"
+	"github.com/addinsso/addinsso/dev/funchost"
+	"github.com/addinsso/addinsso/dev/graph"
+	"github.com/addinsso/addinsso/dev/testca"
+)
+
+// graphScopes and graphRoutes are what the pane's buttons need.
+const (
+	graphScopes = "User.Read Mail.Read"
+	graphRoutes = "GET /v1.0/me, GET /v1.0/me/messages, GET /v1.0/me/photo/$value"
+)
+
+// Options says how to run the sandbox.
+type Options struct {
+	// Addr is the front server's address (Static Web Apps' part); loopback only.
+	Addr string
+	// Root is the module root (go.mod, staticwebapp/, node_modules/); empty finds it from the working directory.
+	Root string
+	// WorkDir holds each run's directory (handler binary, CA certificate,
+	// Azurite's tables); empty means <Root>/dev/.sandbox.
+	WorkDir string
+	// Log receives the sandbox's, the handler's and (Verbose) Azurite's lines, prefixed.
+	Log io.Writer
+	// Verbose adds Azurite's access log.
+	Verbose bool
+}
+
+// Sandbox is a running local deployment: emulators, Azurite, the handler
+// binary started as the Functions host starts it, and the front server.
+type Sandbox struct {
+	URL string // http://localhost:<port>/taskpane.html, the one URL to open
+
+	opts     Options
+	log      *prefixer
+	runDir   string
+	paneDir  string
+	msalFile string
+	origin   string // http://localhost:<port>
+	appIDURI string
+
+	ca      *testca.CA
+	entra   *entra.Server
+	graph   *graph.Server
+	azurite *azurite.Server
+	handler *funchost.Handler
+	front   *http.Server
+	ln      net.Listener
+
+	mu         sync.Mutex
+	sessions   map[string]*session // per dev user, since their last sign-in
+	graphMarks map[string]int64    // Graph requests of a user when their Graph failure was scripted
+}
+
+// session is what the sandbox remembers of a dev user since they signed in.
+type session struct {
+	issued int    // tokens minted
+	claims string // the claims challenge the user satisfied (step-up), if any
+}
+
+// Start brings everything up, in dependency order, and returns once the pane
+// can be opened. On error, whatever started is stopped.
+func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:3000"
+	}
+	if opts.Root == "" {
+		if opts.Root, err = funchost.ModuleRoot(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.WorkDir == "" {
+		opts.WorkDir = filepath.Join(opts.Root, "dev", ".sandbox")
+	}
+	s = &Sandbox{
+		opts:       opts,
+		log:        newPrefixer(opts.Log),
+		paneDir:    filepath.Join(opts.Root, "staticwebapp"),
+		msalFile:   filepath.Join(opts.Root, "node_modules", "@azure", "msal-browser", "lib", "msal-browser.min.js"),
+		sessions:   map[string]*session{},
+		graphMarks: map[string]int64{},
+	}
+	defer func() {
+		if err != nil {
+			s.Close()
+			s = nil
+		}
+	}()
+
+	// The front server listens first: its port is part of the App ID URI
+	// (api://localhost:<port>/<client id>), as the add-in's domain is in production.
+	host, _, _ := net.SplitHostPort(opts.Addr)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return s, fmt.Errorf("-addr %s: the sandbox mints tokens for anyone who asks, so it listens on loopback only", opts.Addr)
+	}
+	if s.ln, err = net.Listen("tcp", opts.Addr); err != nil {
+		return s, fmt.Errorf("front server: %w (is another sandbox running? choose another port with -port)", err)
+	}
+	port := s.ln.Addr().(*net.TCPAddr).Port
+	s.origin = fmt.Sprintf("http://localhost:%d", port)
+	s.URL = s.origin + "/taskpane.html"
+	s.appIDURI = fmt.Sprintf("api://localhost:%d/%s", port, clientID)
+
+	if err = os.MkdirAll(opts.WorkDir, 0o755); err != nil {
+		return s, err
+	}
+	// A fresh directory per run: the emulators' keys are new each run, so
+	// nothing cached by a previous run could be used anyway.
+	if s.runDir, err = os.MkdirTemp(opts.WorkDir, "run-"); err != nil {
+		return s, err
+	}
+
+	if s.ca, err = testca.New(); err != nil {
+		return s, err
+	}
+	caFile := filepath.Join(s.runDir, "ca.pem")
+	if err = s.ca.WriteFile(caFile); err != nil {
+		return s, err
+	}
+	if s.entra, err = entra.Start(s.ca); err != nil {
+		return s, fmt.Errorf("entra emulator: %w", err)
+	}
+	secret := randomBase64(24)
+	s.entra.RegisterApp(entra.App{ClientID: clientID, AppIDURI: s.appIDURI, DisplayName: "addinsso (sandbox)", Secret: secret})
+	s.log.printf("sandbox", "Entra ID emulator on %s", s.entra.URL)
+
+	if s.graph, err = graph.Start(s.ca, s.entra.VerifyIssued); err != nil {
+		return s, fmt.Errorf("graph emulator: %w", err)
+	}
+	s.log.printf("sandbox", "Microsoft Graph emulator on %s", s.graph.URL)
+
+	tokenCache := ""
+	azOpts := azurite.Options{Dir: filepath.Join(s.runDir, "azurite")}
+	if opts.Verbose {
+		azOpts.Stdout = s.log.writer("azurite")
+	}
+	switch s.azurite, err = azurite.Start(ctx, azOpts); {
+	case errors.Is(err, azurite.ErrNotInstalled):
+		s.log.printf("sandbox", "WARNING: %v; the handler caches Graph tokens in memory only", err)
+		err = nil
+	case err != nil:
+		return s, err
+	default:
+		tokenCache = s.azurite.ConnectionString()
+		s.log.printf("sandbox", "Azurite (Table Storage) on 127.0.0.1:%d", s.azurite.Port())
+	}
+
+	s.log.printf("sandbox", "building the handler…")
+	bin, err := funchost.Build(s.runDir)
+	if err != nil {
+		return s, err
+	}
+	// The settings of DESIGN.md section 5, pointing at the emulators. The
+	// handler trusts them only through SSL_CERT_FILE, Go's standard switch.
+	env := map[string]string{
+		"ADDIN_CLIENT_ID":               clientID,
+		"ADDIN_APP_ID_URI":              s.appIDURI,
+		"ADDIN_TENANT_ID":               "organizations",
+		"ADDIN_ALLOWED_TENANTS":         contosoTenant,
+		"ADDIN_REQUIRED_SCOPE":          "access_as_user",
+		"ADDIN_MFA_POLICY":              "off",
+		"ADDIN_CLIENT_SECRET":           secret,
+		"ENTRA_AUTHORITY_HOST":          s.entra.URL,
+		"GRAPH_BASE_URL":                s.graph.URL,
+		"GRAPH_SCOPES":                  graphScopes,
+		"GRAPH_ALLOWED_ROUTES":          graphRoutes,
+		"TOKEN_CACHE_CONNECTION_STRING": tokenCache,
+		"TOKEN_CACHE_TABLE":             "graphtokens",
+		"SSL_CERT_FILE":                 caFile,
+	}
+	if tokenCache != "" {
+		env["TOKEN_CACHE_ENCRYPTION_KEY"] = "sandbox1:" + randomBase64(32)
+	}
+	if s.handler, err = funchost.Start(bin, env, s.log.writer("handler")); err != nil {
+		return s, err
+	}
+	s.log.printf("sandbox", "handler on %s (ready in %s)", s.handler.URL, s.handler.Started.Round(time.Millisecond))
+
+	for _, u := range devUsers {
+		s.signIn(u)
+	}
+	s.front = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
+	go s.front.Serve(s.ln)
+	return s, nil
+}
+
+// Close stops everything Start started, children first, and removes the run's directory.
+func (s *Sandbox) Close() {
+	if s.front != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		_ = s.front.Shutdown(ctx)
+		cancel()
+	} else if s.ln != nil {
+		s.ln.Close()
+	}
+	if s.handler != nil {
+		s.handler.Stop()
+	}
+	if s.azurite != nil {
+		if err := s.azurite.Stop(); err != nil {
+			s.log.printf("sandbox", "stopping Azurite: %v", err)
+		}
+	}
+	if s.graph != nil {
+		s.graph.Close()
+	}
+	if s.entra != nil {
+		s.entra.Close()
+	}
+	if s.runDir != "" {
+		_ = os.RemoveAll(s.runDir)
+	}
+}
+
+// signIn starts a dev user's session over: the scenario is scripted again.
+func (s *Sandbox) signIn(u *devUser) {
+	s.mu.Lock()
+	s.sessions[u.Name] = &session{}
+	s.mu.Unlock()
+	if u.setup != nil {
+		u.setup(s, u)
+	}
+}
+
+// scriptGraph queues a Graph failure for u, unless the one queued at their
+// previous sign-in is still waiting (Graph's queue would otherwise grow with
+// every pick of the user).
+func (s *Sandbox) scriptGraph(u *devUser, f graph.Failure) {
+	oid := u.User.ObjectID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.graph.Count(oid)
+	if mark, ok := s.graphMarks[oid]; ok && mark == n {
+		return
+	}
+	s.graphMarks[oid] = n
+	s.graph.Script(oid, f)
+}
+
+// mintedToken is what /.sandbox/token answers.
+type mintedToken struct {
+	AccessToken  string    `json:"accessToken"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+	TokenVersion string    `json:"tokenVersion"`
+}
+
+// mint issues an add-in token for u as profile p would, applying the session:
+// the first token of expired-erin has expired; after a step-up the tokens show it.
+func (s *Sandbox) mint(u *devUser, p tokenProfile, claims string) mintedToken {
+	s.mu.Lock()
+	sess := s.sessions[u.Name]
+	if sess == nil {
+		sess = &session{}
+		s.sessions[u.Name] = sess
+	}
+	first := sess.issued == 0
+	sess.issued++
+	steppingUp := claims != "" && sess.claims == ""
+	if claims != "" {
+		sess.claims = claims
+	}
+	satisfied := sess.claims
+	s.mu.Unlock()
+
+	if steppingUp && u.steppedUp != nil {
+		u.steppedUp(s, u)
+	}
+	t := p.token(s)
+	t.Lifetime = time.Hour
+	if satisfied != "" {
+		stepUp(&t, satisfied)
+	}
+	if first && u.expiredFirst {
+		t.IssuedAt = time.Now().Add(-2 * time.Hour) // expired an hour ago: beyond any clock skew
+	}
+	issued := t.IssuedAt
+	if issued.IsZero() {
+		issued = time.Now()
+	}
+	return mintedToken{
+		AccessToken:  s.entra.Issue(u.User, clientID, t),
+		ExpiresAt:    issued.Add(t.Lifetime).UTC().Truncate(time.Second),
+		TokenVersion: t.Version,
+	}
+}
+
+func randomBase64(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+// prefixer writes whole lines, each prefixed with its source, so the
+// handler's JSON logs and the sandbox's own lines stay readable together.
+type prefixer struct {
+	mu  sync.Mutex
+	out io.Writer
+}
+
+func newPrefixer(out io.Writer) *prefixer { return &prefixer{out: out} }
+
+func (p *prefixer) printf(source, format string, args ...any) {
+	p.line(source, fmt.Sprintf(format, args...))
+}
+
+func (p *prefixer) line(source, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.out, "%-8s| %s\n", source, text)
+}
+
+// writer is an io.Writer for a child process's output.
+func (p *prefixer) writer(source string) io.Writer { return &lineWriter{p: p, source: source} }
+
+type lineWriter struct {
+	p      *prefixer
+	source string
+	mu     sync.Mutex
+	buf    []byte
+}
+
+func (w *lineWriter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, b...)
+	for {
+		i := strings.IndexByte(string(w.buf), '\n')
+		if i < 0 {
+			break
+		}
+		w.p.line(w.source, strings.TrimRight(string(w.buf[:i]), "\r"))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // a runaway line without newline: flush it rather than grow
+		w.p.line(w.source, string(w.buf))
+		w.buf = w.buf[:0]
+	}
+	return len(b), nil
+}

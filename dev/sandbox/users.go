@@ -1,0 +1,179 @@
+package main
+
+import (
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/addinsso/addinsso/dev/entra"
+	"github.com/addinsso/addinsso/dev/graph"
+)
+
+// The sandbox's fixed identities, so what the pane shows is the same from one
+// run to the next.
+const (
+	clientID       = "5a1db0c5-0000-4000-8000-5a1db0c5a1db" // the add-in's app registration
+	contosoTenant  = "c0de0000-0000-4000-8000-00000000c0de" // the add-in's users
+	fabrikamTenant = "fab00000-0000-4000-8000-00000000fab0" // a tenant ADDIN_ALLOWED_TENANTS leaves out
+)
+
+// Client apps Office's legacy SSO tokens name (appid), as pre-authorized on an
+// add-in's registration.
+const (
+	outlookWebApp = "bc59ab01-8403-45c6-8796-ac3ef710b3e3" // Outlook on the web
+	officeDesktop = "d3590ed6-52b3-4102-aeff-aad2292ab01c" // Microsoft Office (desktop)
+)
+
+// devUser is one user of the picker with its scripted scenario. The scenario's
+// hooks are the only place that talks to the emulators' scripting APIs.
+type devUser struct {
+	Name     string // the picker's key, e.g. "alice"
+	User     entra.User
+	Scenario string // what the developer will see, shown under the picker
+
+	// setup scripts the emulators; it runs at start and at every sign-in (a
+	// pick in the pane), so a scenario can be replayed.
+	setup func(s *Sandbox, u *devUser)
+	// consented runs when the pane's consent step grants Graph consent.
+	consented func(s *Sandbox, u *devUser)
+	// steppedUp runs when the pane asks for a token with a claims challenge:
+	// the user has now done what Conditional Access asked (MFA).
+	steppedUp func(s *Sandbox, u *devUser)
+	// expiredFirst: the first token after a sign-in has already expired.
+	expiredFirst bool
+}
+
+// devUsers is the picker, in order. Scenarios that depend on the On-Behalf-Of
+// exchange play once per sign-in at most: after a success the handler caches
+// the Graph token, as it should, and answers from the cache.
+var devUsers = []*devUser{
+	{
+		Name:     "alice",
+		User:     entra.User{TenantID: contosoTenant, ObjectID: "a11ce000-0000-4000-8000-000000000001", Name: "Alice Anders", Username: "alice@contoso.example"},
+		Scenario: "Happy path: validate, exchange and every Graph call succeed.",
+	},
+	{
+		Name: "mfa-bob",
+		User: entra.User{TenantID: contosoTenant, ObjectID: "b0b00000-0000-4000-8000-000000000002", Name: "Bob Brown", Username: "bob@contoso.example"},
+		Scenario: "Conditional Access requires MFA: the exchange answers auth_challenge (AADSTS50076 with claims); the pane gets a token with the claims and retries once. " +
+			"Pick the v1.0 Outlook desktop token to see amr without mfa.",
+		setup: func(s *Sandbox, u *devUser) {
+			s.entra.Script(u.User.ObjectID, entra.Outcome{Kind: entra.MFARequired})
+		},
+		// Entra's session now has MFA. A v1.0 token shows it in amr; a v2.0
+		// token cannot, so the emulator's Conditional Access is told directly.
+		steppedUp: func(s *Sandbox, u *devUser) {
+			s.entra.Script(u.User.ObjectID, entra.Outcome{})
+		},
+	},
+	{
+		Name:     "consent-carol",
+		User:     entra.User{TenantID: contosoTenant, ObjectID: "ca201000-0000-4000-8000-000000000003", Name: "Carol Chen", Username: "carol@contoso.example"},
+		Scenario: "Graph consent is missing: the exchange answers consent (AADSTS65001); the pane runs its consent step, then retries once.",
+		setup: func(s *Sandbox, u *devUser) {
+			s.entra.Script(u.User.ObjectID, entra.Outcome{Kind: entra.ConsentMissing})
+		},
+		consented: func(s *Sandbox, u *devUser) {
+			s.entra.Script(u.User.ObjectID, entra.Outcome{})
+		},
+	},
+	{
+		Name:     "throttled-dave",
+		User:     entra.User{TenantID: contosoTenant, ObjectID: "da7e0000-0000-4000-8000-000000000004", Name: "Dave Diaz", Username: "dave@contoso.example"},
+		Scenario: "Graph throttles: the next Graph call answers 429 with Retry-After: 2; the pane waits 2 s and retries once.",
+		setup: func(s *Sandbox, u *devUser) {
+			s.scriptGraph(u, graph.Throttled(2*time.Second))
+		},
+	},
+	{
+		Name: "expired-erin",
+		User: entra.User{TenantID: contosoTenant, ObjectID: "e1e00000-0000-4000-8000-000000000005", Name: "Erin Evans", Username: "erin@contoso.example"},
+		Scenario: "The token expires in flight: the first token after sign-in has expired (validate answers retry_sso) and Entra answers AADSTS500133 once; " +
+			"the pane gets a fresh token and retries once.",
+		expiredFirst: true,
+		setup: func(s *Sandbox, u *devUser) {
+			s.entra.Script(u.User.ObjectID, entra.Outcome{Kind: entra.AssertionExpired, Times: 1})
+		},
+	},
+	{
+		Name:     "outage-olga",
+		User:     entra.User{TenantID: contosoTenant, ObjectID: "01da0000-0000-4000-8000-000000000006", Name: "Olga Olsen", Username: "olga@contoso.example"},
+		Scenario: "Entra ID is unavailable: the exchange answers retry_later (503, Retry-After: 3); the pane waits 3 s and retries once.",
+		setup: func(s *Sandbox, u *devUser) {
+			s.entra.Script(u.User.ObjectID, entra.Outcome{Kind: entra.Unavailable, RetryAfter: 3 * time.Second, Times: 1})
+		},
+	},
+	{
+		Name:     "cae-cora",
+		User:     entra.User{TenantID: contosoTenant, ObjectID: "c02a0000-0000-4000-8000-000000000007", Name: "Cora Cruz", Username: "cora@contoso.example"},
+		Scenario: "Continuous access evaluation: the next Graph call answers 401 with a claims challenge; the pane gets a token with the claims and retries once.",
+		setup: func(s *Sandbox, u *devUser) {
+			s.scriptGraph(u, graph.ClaimsChallenge(""))
+		},
+	},
+	{
+		Name:     "fabrikam-frank",
+		User:     entra.User{TenantID: fabrikamTenant, ObjectID: "f2a00000-0000-4000-8000-000000000008", Name: "Frank Fischer", Username: "frank@fabrikam.example"},
+		Scenario: "A tenant the API does not allow (ADDIN_ALLOWED_TENANTS): every call answers tenant_not_allowed, fatal.",
+	},
+}
+
+func findUser(name string) *devUser {
+	i := slices.IndexFunc(devUsers, func(u *devUser) bool { return u.Name == name })
+	if i < 0 {
+		return nil
+	}
+	return devUsers[i]
+}
+
+// tokenProfile is how a host would have issued the add-in's token.
+type tokenProfile struct {
+	ID    string
+	Label string
+	token func(s *Sandbox) entra.Token
+}
+
+// tokenProfiles are the picker's token choices: the Outlook desktop versus web
+// difference of legacy SSO is the v1.0 token's amr (DESIGN.md section 1).
+var tokenProfiles = []tokenProfile{
+	{"naa", "v2.0 · Nested App Authentication (any host)", func(s *Sandbox) entra.Token {
+		return entra.Token{Version: "2.0", ClientApp: clientID} // with NAA the client is the add-in itself
+	}},
+	{"owa", "v1.0 · Outlook on the web, legacy SSO (amr has mfa)", func(s *Sandbox) entra.Token {
+		return entra.Token{Version: "1.0", Audience: s.appIDURI, ClientApp: outlookWebApp, AMR: []string{"pwd", "mfa"}}
+	}},
+	{"desktop", "v1.0 · Outlook desktop, legacy SSO (PRT without mfa)", func(s *Sandbox) entra.Token {
+		return entra.Token{Version: "1.0", Audience: s.appIDURI, ClientApp: officeDesktop, AMR: []string{"pwd"}}
+	}},
+}
+
+func findProfile(id string) (tokenProfile, bool) {
+	i := slices.IndexFunc(tokenProfiles, func(p tokenProfile) bool { return p.ID == id })
+	if i < 0 {
+		return tokenProfile{}, false
+	}
+	return tokenProfiles[i], true
+}
+
+// stepUp applies a claims challenge to a token, as Entra does after the user
+// satisfied it: a v1.0 token shows mfa in amr, and the authentication contexts
+// the challenge asks for appear in acrs. v2.0 tokens carry no amr.
+func stepUp(t *entra.Token, claims string) {
+	var req struct {
+		AccessToken map[string]struct {
+			Value  string   `json:"value"`
+			Values []string `json:"values"`
+		} `json:"access_token"`
+	}
+	_ = json.Unmarshal([]byte(claims), &req) // an unreadable challenge still means "the user stepped up"
+	if t.Version == "1.0" && !slices.Contains(t.AMR, "mfa") {
+		t.AMR = append(slices.Clone(t.AMR), "mfa")
+	}
+	if acrs, ok := req.AccessToken["acrs"]; ok {
+		for _, v := range append([]string{acrs.Value}, acrs.Values...) {
+			if v != "" && !slices.Contains(t.ACRS, v) {
+				t.ACRS = append(t.ACRS, v)
+			}
+		}
+	}
+}
