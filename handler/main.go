@@ -75,6 +75,10 @@ func newServer(cfg *config.Config, log *slog.Logger) (*echo.Echo, error) {
 		return nil, fmt.Errorf("on-behalf-of: %w", err)
 	}
 	graphTokens := graphtoken.New(cache, onBehalfOf, cfg.GraphScopes)
+	proxy, err := graphproxy.New(cfg, verifier, graphTokens, graphproxy.Options{})
+	if err != nil {
+		return nil, err
+	}
 
 	functions := []struct {
 		name    string
@@ -83,7 +87,7 @@ func newServer(cfg *config.Config, log *slog.Logger) (*echo.Echo, error) {
 	}{
 		{"validate", validate.FunctionJSON, validate.Handler(verifier)},
 		{"exchange", exchange.FunctionJSON, exchange.Handler(verifier, graphTokens, cfg.GraphScopes)},
-		{"graph-proxy", graphproxy.FunctionJSON, graphproxy.Handler()},
+		{"graph-proxy", graphproxy.FunctionJSON, proxy.Handler()},
 	}
 	for _, f := range functions {
 		if err := function.Mount(e, f.name, f.json, f.handler); err != nil {

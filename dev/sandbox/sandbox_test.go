@@ -124,7 +124,6 @@ func TestPaneInChromium(t *testing.T) {
 
 	var summary struct {
 		Passed      []string `json:"passed"`
-		Pending     []string `json:"pending"`
 		Screenshots []string `json:"screenshots"`
 	}
 	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
@@ -134,9 +133,7 @@ func TestPaneInChromium(t *testing.T) {
 	if len(summary.Passed) == 0 {
 		t.Fatal("the browser test passed no step")
 	}
-	for _, p := range summary.Pending {
-		t.Logf("pending (the API answers not_implemented): %s", p)
-	}
+	t.Logf("browser steps passed: %d", len(summary.Passed))
 	// No token may reach the sandbox's output either (the handler's logs included).
 	if m := regexp.MustCompile(`eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.`).FindString(logs.String()); m != "" {
 		t.Errorf("a token reached the logs: %.40s…", m)

@@ -46,7 +46,6 @@ const (
 	BadRequest           Code = "bad_request"
 	NotFound             Code = "not_found"
 	MethodNotAllowed     Code = "method_not_allowed"
-	NotImplemented       Code = "not_implemented"
 	RequestTooLarge      Code = "request_too_large"
 	UnsupportedMediaType Code = "unsupported_media_type"
 	InternalError        Code = "internal_error"
@@ -74,7 +73,6 @@ var kinds = map[Code]kind{
 	BadRequest:           {http.StatusBadRequest, Fatal, "The request is malformed"},
 	NotFound:             {http.StatusNotFound, Fatal, "No such endpoint"},
 	MethodNotAllowed:     {http.StatusMethodNotAllowed, Fatal, "Method not allowed"},
-	NotImplemented:       {http.StatusNotImplemented, Fatal, "Not implemented yet"},
 	RequestTooLarge:      {http.StatusRequestEntityTooLarge, Fatal, "The request body is too large"},
 	UnsupportedMediaType: {http.StatusUnsupportedMediaType, Fatal, "Unsupported content type"},
 	InternalError:        {http.StatusInternalServerError, Fatal, "Internal error"},

@@ -5,8 +5,7 @@
 //   node staticwebapp/test/browser.mjs <pane URL> <screenshot dir>
 //
 // It signs in as dev users through the sandbox's picker, clicks the buttons
-// and asserts what the pane shows. Exchange and Graph steps report "pending"
-// while the API answers not_implemented. It fails on any console error (CSP
+// and asserts what the pane shows. It fails on any console error (CSP
 // violations included), page error, request leaving the sandbox's origin, or
 // token text on the page. The last line of output is a JSON summary.
 import { chromium } from "playwright-core";
@@ -23,7 +22,7 @@ if (!url) {
 const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
 const origin = new URL(url).origin;
 
-const summary = { passed: [], pending: [], screenshots: [] };
+const summary = { passed: [], screenshots: [] };
 const problems = []; // console errors, page errors, foreign requests
 
 const profileDir = mkdtempSync(join(tmpdir(), "pane-chromium-"));
@@ -100,15 +99,6 @@ try {
     summary.passed.push(name);
     console.log("ok   " + name);
   };
-  /** pendingIf reports a step as pending while the API says it is not implemented yet. */
-  const pendingIf = (name, result) => {
-    if (result.error && result.error.code === "not_implemented") {
-      summary.pending.push(name);
-      console.log("pend " + name + " (the API answers not_implemented)");
-      return true;
-    }
-    return false;
-  };
 
   // --- Validate: who the API says the caller is, per token profile.
   await pick("alice");
@@ -164,38 +154,30 @@ try {
   // --- Exchange and Graph for alice.
   await pick("alice");
   r = await run("#btn-exchange");
-  if (!pendingIf("exchange: alice", r)) {
-    assert.equal(r.error, null, `exchange failed: ${JSON.stringify(r.error)}`);
-    assert.match(await field("#exchange", "scopes"), /User\.Read/);
-    assert.notEqual(await field("#exchange", "source"), "—");
-    await shot("pane-exchange.png");
-    pass("exchange: alice");
-  }
+  assert.equal(r.error, null, `exchange failed: ${JSON.stringify(r.error)}`);
+  assert.match(await field("#exchange", "scopes"), /User\.Read/);
+  assert.notEqual(await field("#exchange", "source"), "—");
+  await shot("pane-exchange.png");
+  pass("exchange: alice");
 
   r = await run("#btn-me");
-  if (!pendingIf("graph /me: alice", r)) {
-    assert.equal(r.error, null, `/me failed: ${JSON.stringify(r.error)}`);
-    const me = JSON.parse(await page.locator("#graph-body pre").textContent());
-    assert.equal(me.userPrincipalName, "alice@contoso.example");
-    assert.equal(me.id, "a11ce000-0000-4000-8000-000000000001");
-    await shot("pane-me.png");
-    pass("graph /me: alice");
-  }
+  assert.equal(r.error, null, `/me failed: ${JSON.stringify(r.error)}`);
+  const me = JSON.parse(await page.locator("#graph-body pre").textContent());
+  assert.equal(me.userPrincipalName, "alice@contoso.example");
+  assert.equal(me.id, "a11ce000-0000-4000-8000-000000000001");
+  await shot("pane-me.png");
+  pass("graph /me: alice");
 
   r = await run("#btn-messages");
-  if (!pendingIf("graph messages: alice", r)) {
-    assert.equal(r.error, null, `messages failed: ${JSON.stringify(r.error)}`);
-    const n = await page.locator("#graph-body li").count();
-    assert.ok(n >= 1 && n <= 5, `1 to 5 messages shown, got ${n}`);
-    pass("graph messages: alice");
-  }
+  assert.equal(r.error, null, `messages failed: ${JSON.stringify(r.error)}`);
+  const n = await page.locator("#graph-body li").count();
+  assert.ok(n >= 1 && n <= 5, `1 to 5 messages shown, got ${n}`);
+  pass("graph messages: alice");
 
   r = await run("#btn-photo");
-  if (!pendingIf("graph photo: alice", r)) {
-    assert.equal(r.error, null, `photo failed: ${JSON.stringify(r.error)}`);
-    await page.locator("#graph-body img.photo, #graph-body p").first().waitFor();
-    pass("graph photo: alice");
-  }
+  assert.equal(r.error, null, `photo failed: ${JSON.stringify(r.error)}`);
+  await page.locator("#graph-body img.photo, #graph-body p").first().waitFor();
+  pass("graph photo: alice");
 
   // --- The scripted recoveries that need the exchange or Graph.
   const recoveries = [
@@ -208,7 +190,6 @@ try {
   for (const [user, button, action, name] of recoveries) {
     await pick(user);
     r = await run(button);
-    if (pendingIf(name, r)) continue;
     assert.equal(r.error, null, `${name}: ${JSON.stringify(r.error)}; log: ${r.log.join(" | ")}`);
     assert.ok(r.log.some((l) => l.includes(`[${action}]`)), `${name}: the pane logs its ${action} recovery: ${r.log.join(" | ")}`);
     pass(name);
