@@ -78,8 +78,8 @@ var devUsers = []*devUser{
 		},
 	},
 	{
-		Name:     "throttled-dave",
-		User:     entra.User{TenantID: contosoTenant, ObjectID: "da7e0000-0000-4000-8000-000000000004", Name: "Dave Diaz", Username: "dave@contoso.example"},
+		Name: "throttled-dave",
+		User: entra.User{TenantID: contosoTenant, ObjectID: "da7e0000-0000-4000-8000-000000000004", Name: "Dave Diaz", Username: "dave@contoso.example"},
 		Scenario: "Graph throttles: the next Graph call answers 429 with Retry-After: 3 (longer than graph-proxy waits out by itself); " +
 			"the pane waits 3 s and retries once.",
 		setup: func(s *Sandbox, u *devUser) {
