@@ -5,7 +5,6 @@
 package funchost
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,9 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/addinsso/addinsso/dev/capture"
 )
 
 // Build compiles the handler into dir and returns the binary's path.
@@ -60,7 +60,7 @@ type Handler struct {
 	URL     string        // http://127.0.0.1:<port>
 	Started time.Duration // from exec to the first 200 on GET /
 	cmd     *exec.Cmd
-	logs    *syncBuffer
+	logs    *capture.Buffer
 	done    chan struct{}
 	err     error
 }
@@ -78,7 +78,7 @@ func Start(bin string, env map[string]string, logs io.Writer) (*Handler, error) 
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	h := &Handler{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
+	h := &Handler{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, logs: &capture.Buffer{}, done: make(chan struct{})}
 	var out io.Writer = h.logs
 	if logs != nil {
 		out = io.MultiWriter(h.logs, logs)
@@ -170,29 +170,4 @@ func FreePort() (int, error) {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
-}
-
-// logLimit bounds the output kept for Logs: a long `make dev` must not grow without end.
-const logLimit = 4 << 20
-
-// syncBuffer keeps the latest logLimit bytes of output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len()+len(p) > logLimit {
-		keep := max(0, logLimit-len(p))
-		b.buf.Next(b.buf.Len() - min(b.buf.Len(), keep))
-	}
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

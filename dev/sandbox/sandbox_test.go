@@ -15,11 +15,11 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/addinsso/addinsso/dev/capture"
 	"github.com/addinsso/addinsso/dev/funchost"
 )
 
@@ -95,7 +95,7 @@ func TestPaneInChromium(t *testing.T) {
 	need(t, "Chromium at "+chromiumPath(), "sudo apt-get install chromium; never a downloaded browser", exists(chromiumPath()))
 	need(t, "node_modules (playwright-core, azurite)", "run npm ci in the repository root", exists(filepath.Join(root, "node_modules", "playwright-core")) && exists(filepath.Join(root, "node_modules", ".bin", "azurite-table")))
 
-	var logs syncBuffer
+	var logs capture.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	s, err := Start(ctx, Options{Addr: "127.0.0.1:0", Root: root, WorkDir: t.TempDir(), Log: &logs})
@@ -147,7 +147,7 @@ func TestFront(t *testing.T) {
 		t.Skip("skipping: builds and starts the handler")
 	}
 	root := moduleRoot(t)
-	var logs syncBuffer
+	var logs capture.Buffer
 	s, err := Start(context.Background(), Options{Addr: "127.0.0.1:0", Root: root, WorkDir: t.TempDir(), Log: &logs})
 	if err != nil {
 		t.Fatalf("sandbox: %v\n%s", err, logs.String())
@@ -236,7 +236,7 @@ func TestCommandStopsChildren(t *testing.T) {
 	cmd.Dir = root
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // a terminal's foreground group, as Ctrl-C reaches it
 	stdout, _ := cmd.StdoutPipe()
-	var stderr syncBuffer
+	var stderr capture.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -349,21 +349,4 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,7 +1,6 @@
 package graphproxy
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/addinsso/addinsso/dev/capture"
 	"github.com/addinsso/addinsso/dev/entra"
 	"github.com/addinsso/addinsso/dev/graph"
 	"github.com/addinsso/addinsso/handler/config"
@@ -135,24 +135,6 @@ func (m *mintingTokens) cached(oid string) string {
 	return m.cache[oid]
 }
 
-// syncBuffer collects log lines from concurrent requests.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // harness is graph-proxy mounted from its function.json behind the shared
 // middleware, as handler/main.go mounts it, with a real verifier against the
 // Entra emulator and the Graph emulator upstream.
@@ -162,7 +144,7 @@ type harness struct {
 	echo   *echo.Echo
 	server *httptest.Server
 	client *http.Client
-	logs   *syncBuffer
+	logs   *capture.Buffer
 }
 
 type setup struct {
@@ -193,7 +175,7 @@ func newHarness(t testing.TB, opts ...func(*setup)) *harness {
 	}
 	tc := token.FromConfig(cfg)
 	tc.Client = idp.Client()
-	h := &harness{tokens: newMintingTokens(), logs: &syncBuffer{}}
+	h := &harness{tokens: newMintingTokens(), logs: &capture.Buffer{}}
 	// Like the default client: trusts the emulator's CA, no Client.Timeout (the
 	// request's context bounds each call).
 	graphClient := &http.Client{Transport: graphEmu.Client().Transport, Timeout: s.graphTimeout}

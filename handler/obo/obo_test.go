@@ -1,7 +1,6 @@
 package obo
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
@@ -16,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/addinsso/addinsso/dev/capture"
 	"github.com/addinsso/addinsso/dev/entra"
 	"github.com/addinsso/addinsso/handler/config"
 	"github.com/addinsso/addinsso/handler/problem"
@@ -45,24 +45,7 @@ func TestMain(m *testing.M) {
 // testClient is a Client on the emulator with its logs in a buffer.
 type testClient struct {
 	*Client
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs *capture.Buffer
 }
 
 // loadConfig goes through config.Load, so the settings are read as in production.
@@ -89,7 +72,7 @@ func loadConfig(t testing.TB, env map[string]string) *config.Config {
 
 func newClient(t testing.TB, env map[string]string, opts Options) testClient {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &capture.Buffer{}
 	if opts.HTTPClient == nil {
 		opts.HTTPClient = emu.Client()
 	}

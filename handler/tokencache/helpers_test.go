@@ -1,7 +1,6 @@
 package tokencache
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/addinsso/addinsso/dev/azurite"
 	"github.com/addinsso/addinsso/handler/config"
+
+	"github.com/addinsso/addinsso/dev/capture"
 )
 
 const (
@@ -57,8 +58,8 @@ func (c *clock) Add(d time.Duration) {
 // logs captures a test's log and, when the test ends, fails it if any access
 // token it handed out was logged.
 type logs struct {
-	mu      sync.Mutex
-	buf     bytes.Buffer
+	capture.Buffer
+	mu      sync.Mutex // guards secrets
 	secrets []string
 }
 
@@ -73,18 +74,6 @@ func newLogs(t testing.TB) *logs {
 		}
 	})
 	return l
-}
-
-func (l *logs) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logs) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func (l *logs) logger() *slog.Logger {
