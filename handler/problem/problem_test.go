@@ -1,0 +1,80 @@
+package problem
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEveryCodeAnswersItsContract(t *testing.T) {
+	for code, k := range kinds {
+		rec := httptest.NewRecorder()
+		Write(rec, New(code, "detail of %s", code), "corr-12345678")
+		var b Body
+		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
+			t.Fatalf("%s: %v", code, err)
+		}
+		if rec.Code != k.status || b.Status != k.status || b.Code != code || b.Action != k.action ||
+			b.CorrelationID != "corr-12345678" || b.Type != TypeBase+string(code) || b.Title == "" {
+			t.Errorf("%s: %d %+v", code, rec.Code, b)
+		}
+		if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+			t.Errorf("%s: Content-Type %q", code, ct)
+		}
+		if www := rec.Header().Get("WWW-Authenticate"); (k.status == http.StatusUnauthorized) != (www != "") && code != InsufficientScope {
+			t.Errorf("%s: WWW-Authenticate %q on %d", code, www, k.status)
+		}
+	}
+}
+
+func TestChallengeAndRetry(t *testing.T) {
+	claims := `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
+	e := New(ClaimsChallenge, "step up")
+	e.Claims = claims
+	rec := httptest.NewRecorder()
+	Write(rec, e, "")
+	www := rec.Header().Get("WWW-Authenticate")
+	if !strings.HasPrefix(www, `Bearer error="insufficient_claims"`) || !strings.Contains(www, `claims="`+base64.StdEncoding.EncodeToString([]byte(claims))+`"`) {
+		t.Errorf("WWW-Authenticate = %q", www)
+	}
+	var b Body
+	json.Unmarshal(rec.Body.Bytes(), &b)
+	if b.Claims != claims || b.Action != AuthChallenge {
+		t.Errorf("body = %+v", b)
+	}
+
+	e = New(UpstreamUnavailable, "slow down")
+	e.RetryAfter, e.Status = 1500*time.Millisecond, http.StatusTooManyRequests
+	rec = httptest.NewRecorder()
+	Write(rec, e, "")
+	json.Unmarshal(rec.Body.Bytes(), &b)
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "2" || b.RetryAfter != 2 || b.Action != RetryLater {
+		t.Errorf("%d Retry-After %q body %+v", rec.Code, rec.Header().Get("Retry-After"), b)
+	}
+}
+
+func TestCauseIsNeverSent(t *testing.T) {
+	e := New(ServerMisconfigured, "check the credential").WithCause(errStr("AADSTS7000215 secret=hunter2"))
+	rec := httptest.NewRecorder()
+	Write(rec, e, "")
+	if strings.Contains(rec.Body.String(), "hunter2") || strings.Contains(rec.Body.String(), "AADSTS7000215") {
+		t.Errorf("the cause reached the body: %s", rec.Body)
+	}
+}
+
+func TestUnknownCodePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("New accepted an unknown code")
+		}
+	}()
+	New("made_up", "x")
+}
+
+type errStr string
+
+func (e errStr) Error() string { return string(e) }
