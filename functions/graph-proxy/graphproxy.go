@@ -15,8 +15,8 @@
 // section 4), the task pane acting on action alone: a 401 without a challenge
 // gets one fresh Graph token and one retry; a continuous access evaluation or
 // Conditional Access claims challenge (401 or 403) is claims_challenge with
-// the decoded claims; 429, 500, 502, 503 and 504 are upstream_unavailable
-// (retry_later) with Graph's status and Retry-After, after a GET has waited out
+// the decoded claims; 429, 503 and 504 are upstream_unavailable (retry_later)
+// with Graph's status and Retry-After (500 and 502 become 503), after a GET has waited out
 // a Retry-After of up to 2 s once itself; Graph unreachable or too slow is
 // upstream_unavailable (503). Other answers, errors such as 400, 403 and 404
 // included, are Graph's data and pass through as they are.
@@ -453,6 +453,9 @@ func (p *Proxy) call(x *exchange) (*http.Response, error) {
 			}
 			e := problem.New(problem.UpstreamUnavailable, "Microsoft Graph %s (%d %s); retry after %d s", detail, status, code, int((after+time.Second-1)/time.Second))
 			e.Status, e.RetryAfter = status, after
+			if status == http.StatusInternalServerError || status == http.StatusBadGateway {
+				e.Status = http.StatusServiceUnavailable // our 500 means a misconfiguration: keep them apart
+			}
 			return nil, e.WithCause(fmt.Errorf("graph %s: %d %s", x.route.text, status, code))
 		}
 		return resp, nil

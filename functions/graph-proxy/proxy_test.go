@@ -304,6 +304,8 @@ func TestGraphFailures(t *testing.T) {
 			status: 429, code: problem.UpstreamUnavailable, action: problem.RetryLater, retryAfter: "7", graphCalls: 1},
 		{name: "unavailable", script: []graph.Failure{graph.Unavailable(30 * time.Second)},
 			status: 503, code: problem.UpstreamUnavailable, action: problem.RetryLater, retryAfter: "30", graphCalls: 1},
+		{name: "Graph's 500 is 503 here: our 500 means misconfiguration", script: []graph.Failure{{Status: 500}},
+			method: "POST", path: "/api/graph/v1.0/me/sendMail", body: mail, status: 503, code: problem.UpstreamUnavailable, action: problem.RetryLater, retryAfter: "5", graphCalls: 1},
 		{name: "gateway timeout without Retry-After", script: []graph.Failure{{Status: 504}},
 			status: 504, code: problem.UpstreamUnavailable, action: problem.RetryLater, retryAfter: "5", graphCalls: 1},
 		{name: "GET waits out a short Retry-After once", script: []graph.Failure{graph.Throttled(time.Second)},
