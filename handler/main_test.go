@@ -269,6 +269,12 @@ func TestBinaryValidate(t *testing.T) {
 		t.Errorf("bad X-Addin-Authorization: %d %s", a.status, a.body)
 	}
 
+	// A bad token in Authorization gets a hint: behind Static Web Apps it is the platform's.
+	if a := call(t, "GET", url, map[string]string{"Authorization": "Bearer swa-platform-token"}); a.prob.Code != problem.InvalidToken ||
+		!strings.Contains(a.prob.Detail, "X-Addin-Authorization") {
+		t.Errorf("no hint for a bad Authorization token: %s", a.body)
+	}
+
 	// A caller's correlation ID is kept.
 	if a := call(t, "GET", url, map[string]string{"X-Correlation-Id": "pane-1234567890"}); a.prob.CorrelationID != "pane-1234567890" ||
 		a.header.Get("X-Correlation-Id") != "pane-1234567890" {

@@ -47,11 +47,7 @@ type Response struct {
 func Handler(v *token.Verifier, tokens *graphtoken.Source, allowed []string) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		raw, err := web.BearerToken(r)
-		if err != nil {
-			return err
-		}
-		id, err := v.Verify(r.Context(), raw)
+		id, raw, err := web.Authenticate(r, v)
 		if err != nil {
 			return err
 		}

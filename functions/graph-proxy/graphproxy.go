@@ -193,15 +193,11 @@ func (p *Proxy) serve(c echo.Context) error {
 		return err
 	}
 
-	raw, err := web.BearerToken(r)
+	id, raw, err := web.Authenticate(r, p.verifier)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	id, err := p.verifier.Verify(ctx, raw)
-	if err != nil {
-		return err
-	}
 	graphToken, err := p.tokens.GraphToken(ctx, id, raw, false)
 	if err != nil {
 		return err

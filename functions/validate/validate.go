@@ -22,11 +22,7 @@ var FunctionJSON []byte
 // Handler answers with the verified caller's identity.
 func Handler(v *token.Verifier) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		raw, err := web.BearerToken(c.Request())
-		if err != nil {
-			return err
-		}
-		id, err := v.Verify(c.Request().Context(), raw)
+		id, _, err := web.Authenticate(c.Request(), v)
 		if err != nil {
 			return err
 		}

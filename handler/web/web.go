@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/addinsso/addinsso/handler/problem"
+	"github.com/addinsso/addinsso/handler/token"
 )
 
 // CorrelationHeader carries the correlation ID in and out.
@@ -135,23 +136,41 @@ func AsProblem(err error) *problem.Error {
 	return problem.New(problem.InternalError, "an unexpected error occurred; the correlation ID finds it in the logs").WithCause(err)
 }
 
-// BearerToken reads the add-in's token: X-Addin-Authorization first, then
-// Authorization. "" means none was sent.
-func BearerToken(r *http.Request) (string, error) {
-	v := r.Header.Get(AddinAuthorization)
-	name := AddinAuthorization
+// Authenticate verifies the add-in's token, read from X-Addin-Authorization
+// first, then Authorization, and returns who the caller is and the token itself
+// (the assertion for On-Behalf-Of). Errors are *problem.Error.
+func Authenticate(r *http.Request, v *token.Verifier) (*token.Identity, string, error) {
+	raw, header, err := bearerToken(r)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := v.Verify(r.Context(), raw)
+	var p *problem.Error
+	if header == "Authorization" && errors.As(err, &p) && p.Code == problem.InvalidToken {
+		// Behind Static Web Apps this is the platform's token, not the add-in's.
+		p.Detail += "; the token came from Authorization, which Static Web Apps replaces on /api calls: send it as " + AddinAuthorization
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return id, raw, nil
+}
+
+// bearerToken reads the token and names the header it came from; "" means none was sent.
+func bearerToken(r *http.Request) (tok, header string, err error) {
+	v, header := r.Header.Get(AddinAuthorization), AddinAuthorization
 	if v == "" {
-		v, name = r.Header.Get("Authorization"), "Authorization"
+		v, header = r.Header.Get("Authorization"), "Authorization"
 	}
 	if v == "" {
-		return "", nil
+		return "", "", nil
 	}
 	scheme, tok, ok := strings.Cut(v, " ")
 	tok = strings.TrimSpace(tok)
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", problem.New(problem.InvalidToken, "the %s header must be \"Bearer <access token>\"", name)
+		return "", header, problem.New(problem.InvalidToken, "the %s header must be \"Bearer <access token>\"", header)
 	}
-	return tok, nil
+	return tok, header, nil
 }
 
 func newID() string {
