@@ -34,7 +34,7 @@ import (
 const requestTimeout = 45 * time.Second
 
 func main() {
-	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
+	log := web.NewLogger(os.Stdout)
 	cfg, err := config.Load(os.LookupEnv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "configuration error: "+err.Error())
@@ -107,8 +107,10 @@ func serve(e *echo.Echo, addr string, log *slog.Logger) error {
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       requestTimeout,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+		// A caller that stops reading a streamed answer cannot hold it open.
+		WriteTimeout:   requestTimeout + 5*time.Second,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

@@ -99,19 +99,26 @@ func match(routes []route, method string, segs []string) *route {
 	return nil
 }
 
-// validID accepts a plain Graph ID: letters, digits, - _ = and dots, but not
-// only dots.
+// validID accepts a plain Graph ID: letters, digits and - _ =. Dots are
+// refused because Graph reads dotted segments as function calls and type casts
+// (microsoft.graph.user), and a few words are Graph's own path keywords: a
+// placeholder must never turn GET /users/{id} into a directory-wide listing
+// such as /users/delta.
 func validID(s string) bool {
-	if s == "" || len(s) > maxIDBytes || strings.Trim(s, ".") == "" {
+	if s == "" || len(s) > maxIDBytes || graphKeywords[strings.ToLower(s)] {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if !idByte(s[i]) && s[i] != '.' {
+		if !idByte(s[i]) {
 			return false
 		}
 	}
 	return true
 }
+
+// graphKeywords are path segments Graph interprets rather than looks up. A
+// route that wants one spells it as a literal.
+var graphKeywords = map[string]bool{"delta": true, "root": true, "me": true, "children": true, "content": true, "value": true, "count": true, "ref": true}
 
 func idByte(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '='

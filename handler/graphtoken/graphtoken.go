@@ -92,6 +92,11 @@ func (s *Source) Get(ctx context.Context, r Request) (Result, error) {
 			return nil, err
 		}
 		tok := tokencache.Token(t)
+		if r.Fresh || r.Claims != "" {
+			// The cached token was refused or lacks the claims: the new one
+			// replaces it even if the old one would live longer.
+			s.cache.Delete(ctx, key)
+		}
 		s.cache.Put(ctx, key, tok)
 		return Result{Token: tok, Source: FromEntra}, nil
 	})

@@ -35,44 +35,56 @@ type keySource struct {
 	client          *http.Client
 	v1URL, v2URL    string // discovery documents
 	refreshInterval time.Duration
-	retryInterval   time.Duration // after a failed fetch while no set is known
+	retryInterval   time.Duration // after a failed fetch
 	maxAge          time.Duration
 	now             func() time.Time
 
 	current     atomic.Pointer[keySet]
 	mu          sync.Mutex // one fetch at a time
-	lastAttempt time.Time
-	jwksURI     string // from the v2.0 discovery document, kept once known
+	lastFailure time.Time  // zero after a success
+	jwksURI     string     // from the v2.0 discovery document, kept once known
 }
 
 var errEntraUnavailable = errors.New("Entra ID's signing keys could not be fetched")
 
-// get returns the current set, fetching it first if none is known or it is stale.
+// get returns the current set, fetching it first if none is known or it is
+// stale; stale keys are kept when Entra cannot be reached.
 func (s *keySource) get(ctx context.Context) (*keySet, error) {
 	ks := s.current.Load()
 	if ks != nil && s.now().Sub(ks.fetched) < s.maxAge {
 		return ks, nil
 	}
-	return s.refresh(ctx, ks, false)
+	ks, err := s.refresh(ctx, ks, false)
+	if ks != nil {
+		return ks, nil
+	}
+	return nil, err
 }
 
-// key returns the public key for kid, refreshing once (rate-limited) when it is unknown.
+// key returns the public key for kid, refreshing once (rate-limited) when it is
+// unknown. errEntraUnavailable means the refresh failed: the key may exist.
 func (s *keySource) key(ctx context.Context, ks *keySet, kid string) (*rsa.PublicKey, error) {
 	if k, ok := ks.keys[kid]; ok {
 		return k, nil
 	}
-	ks, err := s.refresh(ctx, ks, true)
+	next, err := s.refresh(ctx, ks, true)
+	if next != nil {
+		if k, ok := next.keys[kid]; ok {
+			return k, nil
+		}
+	}
 	if err != nil {
 		return nil, err
-	}
-	if k, ok := ks.keys[kid]; ok {
-		return k, nil
 	}
 	return nil, fmt.Errorf("no key %q in Entra ID's key set", kid)
 }
 
-// refresh fetches the metadata unless another caller just did, or the rate limit
-// says not yet; on failure it keeps the known set.
+// refresh fetches the metadata unless another caller just did or the rate
+// limit says not yet: an unknown kid refreshes at most once per
+// refreshInterval after a successful fetch, and a failed fetch is retried
+// after retryInterval, so neither a stream of made-up kids nor one failed
+// fetch can keep new keys out. It returns the newest set it has (nil if none)
+// and errEntraUnavailable when the fetch failed.
 func (s *keySource) refresh(ctx context.Context, seen *keySet, unknownKid bool) (*keySet, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -80,31 +92,28 @@ func (s *keySource) refresh(ctx context.Context, seen *keySet, unknownKid bool) 
 	if cur != seen && cur != nil { // someone refreshed while we waited
 		return cur, nil
 	}
-	wait := s.retryInterval
-	if cur != nil && unknownKid {
-		wait = s.refreshInterval
+	now := s.now()
+	if !s.lastFailure.IsZero() && now.Sub(s.lastFailure) < s.retryInterval {
+		return cur, errEntraUnavailable
 	}
-	if !s.lastAttempt.IsZero() && s.now().Sub(s.lastAttempt) < wait {
-		if cur != nil {
-			return cur, nil
-		}
-		return nil, errEntraUnavailable
+	if unknownKid && cur != nil && now.Sub(cur.fetched) < s.refreshInterval {
+		return cur, nil
 	}
-	s.lastAttempt = s.now()
-	next, err := s.fetch(ctx, cur)
+	// The fetch outlives the caller that triggered it: a caller hanging up must
+	// not count as Entra failing.
+	fetchCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	next, err := s.fetch(fetchCtx, cur)
 	if err != nil {
-		if cur != nil {
-			return cur, nil // last good keys
-		}
-		return nil, fmt.Errorf("%w: %v", errEntraUnavailable, err)
+		s.lastFailure = now
+		return cur, fmt.Errorf("%w: %v", errEntraUnavailable, err)
 	}
+	s.lastFailure = time.Time{}
 	s.current.Store(next)
 	return next, nil
 }
 
 func (s *keySource) fetch(ctx context.Context, prev *keySet) (*keySet, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	next := &keySet{fetched: s.now()}
 	if prev != nil {
 		next.v1Issuer, next.v2Issuer = prev.v1Issuer, prev.v2Issuer

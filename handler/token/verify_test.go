@@ -395,3 +395,51 @@ func BenchmarkVerifyWarm(b *testing.B) {
 		}
 	})
 }
+
+// A refresh the caller abandons still completes, and a refresh that fails
+// answers retry_later and is tried again soon: neither keeps a new key out.
+func TestKeyRefreshSurvivesCancelAndOutage(t *testing.T) {
+	clock := time.Now()
+	var mu sync.Mutex
+	cfg := baseConfig()
+	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	v := New(cfg)
+	if _, err := v.Verify(context.Background(), issue(alice, entra.Token{IssuedAt: clock})); err != nil {
+		t.Fatal(err)
+	}
+	oldKid := emu.SigningKeyID()
+	if _, err := emu.Rotate(); err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Retire(oldKid)
+	advance(6 * time.Minute)
+
+	// An attacker's request with a made-up kid, abandoned at once.
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	v.Verify(gone, signed(map[string]any{"kid": "made-up"}, nil))
+	if _, err := v.Verify(context.Background(), issue(alice, entra.Token{IssuedAt: clock})); err != nil {
+		t.Fatalf("the abandoned refresh kept the new key out: %v", err)
+	}
+
+	// Entra down while a new kid appears: retry_later, not fatal; then picked up.
+	advance(6 * time.Minute)
+	newer, err := emu.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Retire(newer)
+	tok := issue(bob, entra.Token{IssuedAt: clock})
+	emu.SetDown(true)
+	_, err = v.Verify(context.Background(), tok)
+	emu.SetDown(false)
+	var p *problem.Error
+	if !errors.As(err, &p) || p.Code != problem.UpstreamUnavailable || p.Action() != problem.RetryLater {
+		t.Fatalf("unknown kid during an outage: %v", err)
+	}
+	advance(10 * time.Second)
+	if _, err := v.Verify(context.Background(), tok); err != nil {
+		t.Fatalf("after the outage: %v", err)
+	}
+}

@@ -228,18 +228,18 @@ func (c *Cache) Put(ctx context.Context, k Key, t Token) {
 	}
 	switch {
 	case t.AccessToken == "":
-		c.log.Warn("token cache: refusing to cache an empty access token")
+		c.log.WarnContext(ctx, "token cache: refusing to cache an empty access token")
 		return
 	case len(t.AccessToken) > MaxAccessTokenBytes:
-		c.log.Warn("token cache: refusing to cache an oversized access token", "bytes", len(t.AccessToken), "max", MaxAccessTokenBytes)
+		c.log.WarnContext(ctx, "token cache: refusing to cache an oversized access token", "bytes", len(t.AccessToken), "max", MaxAccessTokenBytes)
 		return
 	case len(t.Scopes) > maxTokenScopes || scopeBytes(t.Scopes) > maxTokenScopeBytes:
-		c.log.Warn("token cache: refusing to cache a token with an oversized scope list", "scopes", len(t.Scopes))
+		c.log.WarnContext(ctx, "token cache: refusing to cache a token with an oversized scope list", "scopes", len(t.Scopes))
 		return
 	}
 	now := c.now()
 	if !t.ExpiresAt.Add(-c.margin).After(now) {
-		c.log.Debug("token cache: not caching a token that expires within the margin", "expires_at", t.ExpiresAt)
+		c.log.DebugContext(ctx, "token cache: not caching a token that expires within the margin", "expires_at", t.ExpiresAt)
 		return
 	}
 	t = t.clone()

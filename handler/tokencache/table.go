@@ -103,7 +103,7 @@ func (ts *tableStore) get(ctx context.Context, e entryKey, now time.Time) (Token
 	ts.recovered()
 	var row entity
 	if err := json.Unmarshal(resp.Value, &row); err != nil {
-		ts.log.Warn("token cache: unreadable row, treated as a miss", "reason", "not an entity")
+		ts.log.WarnContext(ctx, "token cache: unreadable row, treated as a miss", "reason", "not an entity")
 		return Token{}, false
 	}
 	if exp, err := time.Parse(time.RFC3339Nano, row.ExpiresAt); err == nil && !now.Before(exp.Add(-ts.margin)) {
@@ -112,7 +112,7 @@ func (ts *tableStore) get(ctx context.Context, e entryKey, now time.Time) (Token
 	}
 	t, err := ts.open(pk, rk, row)
 	if err != nil {
-		ts.log.Warn("token cache: row does not decrypt, treated as a miss", "key_id", row.KeyID, "reason", err.Error())
+		ts.log.WarnContext(ctx, "token cache: row does not decrypt, treated as a miss", "key_id", row.KeyID, "reason", err.Error())
 		return Token{}, false
 	}
 	if !now.Before(t.ExpiresAt.Add(-ts.margin)) {
@@ -163,7 +163,7 @@ func (ts *tableStore) put(ctx context.Context, e entryKey, t Token) {
 	pk, rk := e.rowKeys()
 	body, ok := ts.sealRow(pk, rk, t)
 	if !ok {
-		ts.log.Warn("token cache: token too large for a row; kept in memory only")
+		ts.log.WarnContext(ctx, "token cache: token too large for a row; kept in memory only")
 		return
 	}
 	add := true
@@ -211,7 +211,7 @@ func (ts *tableStore) put(ctx context.Context, e entryKey, t Token) {
 			return
 		}
 	}
-	ts.log.Debug("token cache: row contended, leaving it to the other writers")
+	ts.log.DebugContext(ctx, "token cache: row contended, leaving it to the other writers")
 }
 
 // sealRow builds the entity for t, or reports false if the sealed token
@@ -303,7 +303,7 @@ func (ts *tableStore) ensureTable(ctx, parent context.Context) bool {
 	case status(err) == http.StatusForbidden:
 		// An identity allowed to use rows but not to create tables: the
 		// deployment (Bicep) creates the table, so go on and let row calls tell.
-		ts.log.Warn("token cache: not allowed to create the table; assuming the deployment created it", "error", describe(err))
+		ts.log.WarnContext(parent, "token cache: not allowed to create the table; assuming the deployment created it", "error", describe(err))
 	default:
 		ts.fault(parent, "create table", err)
 		return false
@@ -322,7 +322,7 @@ func (ts *tableStore) available() bool {
 // the table's fault; a table deleted under us is created again after the pause.
 func (ts *tableStore) fault(parent context.Context, op string, err error) {
 	if parent.Err() != nil {
-		ts.log.Debug("token cache: request ended during a table call", "op", op)
+		ts.log.DebugContext(parent, "token cache: request ended during a table call", "op", op)
 		return
 	}
 	if errorCode(err) == string(aztables.TableNotFound) {
@@ -333,7 +333,7 @@ func (ts *tableStore) fault(parent context.Context, op string, err error) {
 	ts.downUntil = ts.now().Add(ts.pause)
 	pause := ts.pause
 	ts.mu.Unlock()
-	ts.log.Warn("token cache: Table Storage call failed; using memory only for a while",
+	ts.log.WarnContext(parent, "token cache: Table Storage call failed; using memory only for a while",
 		"op", op, "error", describe(err), "pause", pause.String())
 }
 

@@ -8,9 +8,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -66,16 +69,27 @@ func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
 			}
 			ri := &requestInfo{correlationID: id}
 			c.Set("web.request", ri)
-			reqLog := log.With("correlationId", id)
+			reqLog := slog.New(plain(log.Handler())).With("correlationId", id)
 			c.Set("web.logger", reqLog)
 			c.Response().Header().Set(CorrelationHeader, id)
 
-			ctx, cancel := context.WithTimeout(req.Context(), timeout)
+			ctx, cancel := context.WithTimeout(context.WithValue(req.Context(), ctxKey{}, id), timeout)
 			defer cancel()
 			c.SetRequest(req.WithContext(ctx))
 
 			start := time.Now()
-			err := next(c)
+			err := func() (err error) {
+				defer func() {
+					if v := recover(); v != nil {
+						if v == http.ErrAbortHandler { // a deliberate abort of a streamed answer
+							panic(v)
+						}
+						err = problem.New(problem.InternalError, "an unexpected error occurred; the correlation ID finds it in the logs").
+							WithCause(fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+					}
+				}()
+				return next(c)
+			}()
 			if err != nil {
 				c.Error(err) // answers through ErrorHandler, which records code and cause
 			}
@@ -99,6 +113,36 @@ func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
 			return nil
 		}
 	}
+}
+
+// NewLogger is the process's logger: JSON lines to w. A record logged with a
+// request's context (InfoContext, LogAttrs) carries the request's correlation
+// ID, so the packages below the Functions need no logger of their own.
+func NewLogger(w io.Writer) *slog.Logger {
+	return slog.New(correlated{slog.NewJSONHandler(w, nil)})
+}
+
+type correlated struct{ slog.Handler }
+
+func (h correlated) Handle(ctx context.Context, r slog.Record) error {
+	if id, ok := ctx.Value(ctxKey{}).(string); ok {
+		r.AddAttrs(slog.String("correlationId", id))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h correlated) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return correlated{h.Handler.WithAttrs(attrs)}
+}
+
+func (h correlated) WithGroup(name string) slog.Handler { return correlated{h.Handler.WithGroup(name)} }
+
+// plain unwraps correlated, for loggers that carry the ID as an attribute already.
+func plain(h slog.Handler) slog.Handler {
+	if c, ok := h.(correlated); ok {
+		return c.Handler
+	}
+	return h
 }
 
 // ErrorHandler answers every error as application/problem+json.
