@@ -330,7 +330,8 @@ export function openAuthDialog(office, params) {
       }
       const dialog = opened.value;
       dialog.addEventHandler(office.EventType.DialogMessageReceived, (arg) => {
-        if (arg.origin && arg.origin !== globalThis.location.origin) return; // not our page
+        // Not our page. Hosts with DialogOrigin 1.1 always say where a message came from.
+        if (arg.origin ? arg.origin !== globalThis.location.origin : office.context.requirements?.isSetSupported?.("DialogOrigin", "1.1")) return;
         dialog.close();
         let msg;
         try {
@@ -339,7 +340,9 @@ export function openAuthDialog(office, params) {
           reject(new AuthError("dialog_bad_message", "The sign-in dialog answered something unreadable."));
           return;
         }
-        if (msg.status === "ok") resolve(msg);
+        if (msg.status === "ok" && msg.mode !== (params.mode || "token")) {
+          reject(new AuthError("dialog_bad_message", "The sign-in dialog answered for another request."));
+        } else if (msg.status === "ok") resolve(msg);
         else reject(new AuthError(msg.code || "dialog_error", msg.message || "Sign-in in the dialog failed."));
       });
       dialog.addEventHandler(office.EventType.DialogEventReceived, (arg) => {

@@ -41,10 +41,20 @@ async function main() {
   const mode = params.get("mode") === "consent" ? "consent" : "token";
   const request =
     mode === "consent"
-      ? { scopes: graphScopes((params.get("scopes") || cfg.graphScopes.join(" ")).split(" ").filter(Boolean)), prompt: "consent" }
+      ? { scopes: graphScopes(consentScopes(params.get("scopes"), cfg.graphScopes)), prompt: "consent" }
       : { scopes: [apiScope(cfg)], claims: params.get("claims") || undefined };
   status.textContent = mode === "consent" ? "Opening the consent page…" : "Opening the sign-in page…";
   await pca.acquireTokenRedirect({ ...request, state: mode, redirectUri });
+}
+
+/**
+ * consentScopes keeps only the configured Graph scopes the URL asks for: a link
+ * to this page must not prompt users to consent to anything else.
+ */
+function consentScopes(asked, configured) {
+  const allowed = new Map(configured.map((s) => [s.toLowerCase(), s]));
+  const kept = (asked || "").split(" ").map((s) => allowed.get(s.toLowerCase())).filter(Boolean);
+  return kept.length ? kept : configured;
 }
 
 /** reply sends the result to the task pane, and only to our own origin where the host supports saying so. */

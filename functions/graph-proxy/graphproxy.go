@@ -429,7 +429,7 @@ func (p *Proxy) call(x *exchange) (*http.Response, error) {
 		case status == http.StatusTooManyRequests || status == http.StatusInternalServerError ||
 			status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
 			after, known := retryAfter(resp.Header, time.Now())
-			if !waited && known && after <= shortRetryAfter && x.c.Request().Method == http.MethodGet && fits(ctx, after) {
+			if !waited && known && after <= shortRetryAfter && x.c.Request().Method == http.MethodGet && x.body.replayable() && fits(ctx, after) {
 				discard(resp)
 				waited = true
 				if err := sleep(ctx, after); err != nil {

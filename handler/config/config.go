@@ -153,11 +153,13 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	}
 
 	check("ADDIN_CLIENT_ID", guid(c.ClientID, "the app registration's client ID"))
+	c.ClientID = strings.ToLower(c.ClientID) // as Entra writes it in aud, azp and appid
 	if c.AppIDURI != "" {
 		check("ADDIN_APP_ID_URI", appIDURI(c.AppIDURI))
 	}
 	if c.TenantID != MultiTenant {
 		check("ADDIN_TENANT_ID", guid(c.TenantID, `"organizations" or a tenant ID`))
+		c.TenantID = strings.ToLower(c.TenantID)
 	}
 	c.AllowedTenants, err2 = tenants(r.get("ADDIN_ALLOWED_TENANTS"))
 	check("ADDIN_ALLOWED_TENANTS", err2)

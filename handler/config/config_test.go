@@ -52,6 +52,9 @@ func TestValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if c.TenantID != "aaaaaaaa-0000-4000-8000-00000000000a" {
+		t.Errorf("tenant ID not lower-cased: %q", c.TenantID)
+	}
 	if c.MFA != (MFAPolicy{MFAACRS, "c12"}) || c.AuthorityHost != "https://127.0.0.1:9443" ||
 		len(c.AllowedTenants) != 2 || c.AllowedTenants[0] != "aaaaaaaa-0000-4000-8000-00000000000a" ||
 		strings.Join(c.GraphScopes, " ") != "User.Read Mail.Read" || len(c.GraphRoutes) != 3 ||

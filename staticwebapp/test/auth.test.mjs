@@ -112,7 +112,7 @@ test("the dialog provider caches its token in memory until near expiry", async (
           opened++;
           const handlers = {};
           cb({ status: "succeeded", value: { addEventHandler: (t, h) => (handlers[t] = h), close: () => {} } });
-          handlers.m({ origin: "https://addin.example", message: JSON.stringify({ status: "ok", accessToken: "t" + opened, expiresOn: now + 3600_000 }) });
+          handlers.m({ origin: "https://addin.example", message: JSON.stringify({ status: "ok", mode: "token", accessToken: "t" + opened, expiresOn: now + 3600_000 }) });
         },
       },
     },
@@ -149,6 +149,33 @@ test("the dialog ignores messages from other origins and reports closing", async
   try {
     const p = new DialogProvider(cfg, { office: () => office });
     await assert.rejects(p.getToken(), (err) => err.code === "dialog_12006" && /closed/.test(err.message));
+  } finally {
+    delete globalThis.location;
+  }
+});
+
+test("the dialog ignores origin-less messages where the host names origins, and answers for the request made", async () => {
+  const dialogOffice = (messages) => ({
+    AsyncResultStatus: { Failed: "failed" },
+    EventType: { DialogMessageReceived: "m", DialogEventReceived: "e" },
+    context: {
+      requirements: { isSetSupported: (set) => set === "DialogOrigin" },
+      ui: {
+        displayDialogAsync: (url, opts, cb) => {
+          const handlers = {};
+          cb({ status: "succeeded", value: { addEventHandler: (t, h) => (handlers[t] = h), close: () => {} } });
+          for (const m of messages) handlers.m(m);
+          handlers.e({ error: 12006 });
+        },
+      },
+    },
+  });
+  globalThis.location = new URL("https://addin.example/taskpane.html");
+  try {
+    const spoofed = dialogOffice([{ message: JSON.stringify({ status: "ok", mode: "token", accessToken: "spoofed" }) }]);
+    await assert.rejects(new DialogProvider(cfg, { office: () => spoofed }).getToken(), (err) => err.code === "dialog_12006");
+    const consentReply = dialogOffice([{ origin: "https://addin.example", message: JSON.stringify({ status: "ok", mode: "consent" }) }]);
+    await assert.rejects(new DialogProvider(cfg, { office: () => consentReply }).getToken(), (err) => err.code === "dialog_bad_message");
   } finally {
     delete globalThis.location;
   }
