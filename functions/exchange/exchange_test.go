@@ -5,13 +5,9 @@ package exchange_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,74 +15,18 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
 
-	"github.com/addinsso/addinsso/dev/azurite"
 	"github.com/addinsso/addinsso/dev/entra"
 	"github.com/addinsso/addinsso/dev/funchost"
+	"github.com/addinsso/addinsso/dev/stack"
 	"github.com/addinsso/addinsso/handler/problem"
 )
 
 const (
-	clientID = "11111111-2222-4333-8444-555555555555"
-	secret   = "emulator-client-secret"
-	tenant   = "aaaaaaaa-0000-4000-8000-00000000000a"
+	clientID = stack.ClientID
+	secret   = stack.Secret
 )
 
-type env struct {
-	emu    *entra.Server
-	table  *azurite.Server
-	bin    string
-	caFile string
-	key    string
-}
-
-func setup(t *testing.T) *env {
-	t.Helper()
-	table := azurite.ForTest(t)
-	dir := t.TempDir()
-	bin, err := funchost.Build(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := entra.Start(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emu.Close)
-	emu.RegisterApp(entra.App{ClientID: clientID, Secret: secret})
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := emu.CA.WriteFile(caFile); err != nil {
-		t.Fatal(err)
-	}
-	k := make([]byte, 32)
-	rand.Read(k)
-	return &env{emu: emu, table: table, bin: bin, caFile: caFile, key: "k1:" + base64.StdEncoding.EncodeToString(k)}
-}
-
-func (e *env) start(t *testing.T, overrides map[string]string) *funchost.Handler {
-	t.Helper()
-	vars := map[string]string{
-		"ADDIN_CLIENT_ID":               clientID,
-		"ADDIN_CLIENT_SECRET":           secret,
-		"ENTRA_AUTHORITY_HOST":          e.emu.URL,
-		"SSL_CERT_FILE":                 e.caFile,
-		"GRAPH_SCOPES":                  "User.Read Mail.Read",
-		"TOKEN_CACHE_CONNECTION_STRING": e.table.ConnectionString(),
-		"TOKEN_CACHE_ENCRYPTION_KEY":    e.key,
-	}
-	for k, v := range overrides {
-		vars[k] = v
-	}
-	h, err := funchost.Start(e.bin, vars, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(h.Stop)
-	return h
-}
-
-func newUser(name string) entra.User {
-	return entra.User{TenantID: tenant, ObjectID: entra.NewGUID(), Name: name, Username: name + "@a.example"}
-}
+var newUser = stack.NewUser
 
 type result struct {
 	status int
@@ -126,10 +66,10 @@ func callExchange(t *testing.T, h *funchost.Handler, tok, body string) result {
 }
 
 func TestExchange(t *testing.T) {
-	e := setup(t)
-	h := e.start(t, nil)
+	e := stack.New(t)
+	h := e.Start(t, nil)
 	alice, bob := newUser("alice"), newUser("bob")
-	issue := func(u entra.User) string { return e.emu.Issue(u, clientID, entra.Token{}) }
+	issue := func(u entra.User) string { return e.Entra.Issue(u, clientID, entra.Token{}) }
 
 	t.Run("first call exchanges, then the cache answers", func(t *testing.T) {
 		r := callExchange(t, h, issue(alice), `{"scopes":["user.read"]}`)
@@ -143,14 +83,14 @@ func TestExchange(t *testing.T) {
 		if r := callExchange(t, h, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "memory" || !r.ok.FromCache {
 			t.Fatalf("second (a new bootstrap token of the same user): %d %s", r.status, r.body)
 		}
-		if n := e.emu.TokenRequests(alice.ObjectID); n != 1 {
+		if n := e.Entra.TokenRequests(alice.ObjectID); n != 1 {
 			t.Errorf("OBO requests for alice = %d, want 1", n)
 		}
 		// Another user never gets alice's entry: bob costs his own exchange.
 		if r := callExchange(t, h, issue(bob), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "entra" {
 			t.Fatalf("bob: %d %s", r.status, r.body)
 		}
-		if n := e.emu.TokenRequests(bob.ObjectID); n != 1 {
+		if n := e.Entra.TokenRequests(bob.ObjectID); n != 1 {
 			t.Errorf("OBO requests for bob = %d, want 1", n)
 		}
 		// Another scope set is another entry; no body means every configured scope.
@@ -160,21 +100,21 @@ func TestExchange(t *testing.T) {
 	})
 
 	t.Run("a restarted instance reads the table", func(t *testing.T) {
-		h2 := e.start(t, nil)
-		before := e.emu.TokenRequests(alice.ObjectID)
+		h2 := e.Start(t, nil)
+		before := e.Entra.TokenRequests(alice.ObjectID)
 		if r := callExchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
 		if r := callExchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.ok.Source != "memory" {
 			t.Fatalf("promoted: %s", r.body)
 		}
-		if e.emu.TokenRequests(alice.ObjectID) != before {
+		if e.Entra.TokenRequests(alice.ObjectID) != before {
 			t.Error("the table hit cost an OBO request")
 		}
 	})
 
 	t.Run("the table holds no readable token", func(t *testing.T) {
-		svc, err := aztables.NewServiceClientFromConnectionString(e.table.ConnectionString(), nil)
+		svc, err := aztables.NewServiceClientFromConnectionString(e.Table.ConnectionString(), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -199,7 +139,7 @@ func TestExchange(t *testing.T) {
 
 	t.Run("100 concurrent first calls make one OBO request", func(t *testing.T) {
 		carol := newUser("carol")
-		e.emu.Script(carol.ObjectID, entra.Outcome{Delay: 200 * time.Millisecond}) // keep the flight open
+		e.Entra.Script(carol.ObjectID, entra.Outcome{Delay: 200 * time.Millisecond}) // keep the flight open
 		var wg sync.WaitGroup
 		statuses := make(chan int, 100)
 		for range 100 {
@@ -216,7 +156,7 @@ func TestExchange(t *testing.T) {
 				t.Fatalf("status %d", s)
 			}
 		}
-		if n := e.emu.TokenRequests(carol.ObjectID); n != 1 {
+		if n := e.Entra.TokenRequests(carol.ObjectID); n != 1 {
 			t.Errorf("OBO requests = %d, want 1", n)
 		}
 	})
@@ -224,8 +164,8 @@ func TestExchange(t *testing.T) {
 
 // Each Entra outcome reaches the task pane as the error contract says.
 func TestExchangeClassification(t *testing.T) {
-	e := setup(t)
-	h := e.start(t, nil)
+	e := stack.New(t)
+	h := e.Start(t, nil)
 	tests := []struct {
 		name    string
 		outcome entra.Outcome
@@ -243,8 +183,8 @@ func TestExchangeClassification(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			u := newUser("u")
-			e.emu.Script(u.ObjectID, tt.outcome)
-			tok := e.emu.Issue(u, clientID, entra.Token{})
+			e.Entra.Script(u.ObjectID, tt.outcome)
+			tok := e.Entra.Issue(u, clientID, entra.Token{})
 			r := callExchange(t, h, tok, "")
 			if r.status != tt.status || r.prob.Code != tt.code || r.prob.Action != tt.action {
 				t.Fatalf("%d %s", r.status, r.body)
@@ -272,8 +212,8 @@ func TestExchangeClassification(t *testing.T) {
 	}
 
 	t.Run("wrong client secret", func(t *testing.T) {
-		bad := e.start(t, map[string]string{"ADDIN_CLIENT_SECRET": "not-the-secret"})
-		r := callExchange(t, bad, e.emu.Issue(newUser("u"), clientID, entra.Token{}), "")
+		bad := e.Start(t, map[string]string{"ADDIN_CLIENT_SECRET": "not-the-secret"})
+		r := callExchange(t, bad, e.Entra.Issue(newUser("u"), clientID, entra.Token{}), "")
 		if r.status != 500 || r.prob.Code != problem.ServerMisconfigured || strings.Contains(r.body, "not-the-secret") {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
@@ -283,7 +223,7 @@ func TestExchangeClassification(t *testing.T) {
 	})
 
 	t.Run("bad requests", func(t *testing.T) {
-		tok := e.emu.Issue(newUser("u"), clientID, entra.Token{})
+		tok := e.Entra.Issue(newUser("u"), clientID, entra.Token{})
 		for _, tt := range []struct {
 			body, contentType string
 			status            int
@@ -320,13 +260,13 @@ func TestExchangeClassification(t *testing.T) {
 // With Azurite gone mid-run, exchange keeps working from memory and OBO, and a
 // cache fault never becomes a 5xx.
 func TestExchangeSurvivesTableOutage(t *testing.T) {
-	e := setup(t)
-	h := e.start(t, nil)
+	e := stack.New(t)
+	h := e.Start(t, nil)
 	dave, erin := newUser("dave"), newUser("erin")
-	if r := callExchange(t, h, e.emu.Issue(dave, clientID, entra.Token{}), ""); r.status != 200 {
+	if r := callExchange(t, h, e.Entra.Issue(dave, clientID, entra.Token{}), ""); r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	if err := e.table.Stop(); err != nil {
+	if err := e.Table.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -334,7 +274,7 @@ func TestExchangeSurvivesTableOutage(t *testing.T) {
 		user   entra.User
 		source string
 	}{{dave, "memory"}, {erin, "entra"}, {erin, "memory"}} {
-		r := callExchange(t, h, e.emu.Issue(tc.user, clientID, entra.Token{}), "")
+		r := callExchange(t, h, e.Entra.Issue(tc.user, clientID, entra.Token{}), "")
 		if r.status != 200 || r.ok.Source != tc.source {
 			t.Fatalf("call %d: %d %s", i, r.status, r.body)
 		}
@@ -344,5 +284,3 @@ func TestExchangeSurvivesTableOutage(t *testing.T) {
 		t.Fatal("handler died")
 	}
 }
-
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
