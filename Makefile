@@ -48,8 +48,11 @@ bench:
 load:
 	go run ./dev/load
 
+# The parsers that read what callers send: tokens, Graph paths, cached rows.
 fuzz:
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./handler/token
+	go test -run '^$$' -fuzz FuzzSplitPath -fuzztime $(FUZZTIME) ./functions/graph-proxy
+	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) ./handler/tokencache
 
 clean:
 	rm -rf build
