@@ -300,14 +300,11 @@ func TestMemoAndKeyFetches(t *testing.T) {
 
 // New keys are picked up on an unknown kid; unknown kids cannot force a fetch storm.
 func TestKeyRotationAndRefreshRateLimit(t *testing.T) {
-	clock := time.Now()
-	var mu sync.Mutex
 	cfg := baseConfig()
-	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	start, advance := fakeClock(&cfg)
 	v := New(cfg)
 	ctx := context.Background()
-	if _, err := v.Verify(ctx, issue(alice, entra.Token{IssuedAt: clock})); err != nil {
+	if _, err := v.Verify(ctx, issue(alice, entra.Token{IssuedAt: start})); err != nil {
 		t.Fatal(err)
 	}
 	base := emu.Count("jwks")
@@ -330,12 +327,12 @@ func TestKeyRotationAndRefreshRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer emu.Retire(oldKid)
-	rotated := issue(alice, entra.Token{IssuedAt: clock})
+	rotated := issue(alice, entra.Token{IssuedAt: start})
 	if _, err := v.Verify(ctx, rotated); err == nil {
 		t.Fatal("new key used within the refresh interval: the rate limit did not hold")
 	}
 	advance(6 * time.Minute)
-	if _, err := v.Verify(ctx, issue(alice, entra.Token{IssuedAt: clock})); err != nil {
+	if _, err := v.Verify(ctx, issue(alice, entra.Token{IssuedAt: start})); err != nil {
 		t.Fatalf("rotated key not picked up: %v", err)
 	}
 }
@@ -363,6 +360,14 @@ func TestEntraOutage(t *testing.T) {
 	if !errors.As(err, &p) || p.Code != problem.UpstreamUnavailable || p.RetryAfter == 0 {
 		t.Fatalf("cold verifier during outage: %v", err)
 	}
+}
+
+// fakeClock makes cfg's clock one the test moves; now is its starting time.
+func fakeClock(cfg *Config) (now time.Time, advance func(time.Duration)) {
+	var mu sync.Mutex
+	clock := time.Now()
+	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	return clock, func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
 }
 
 func BenchmarkVerifyWarm(b *testing.B) {
@@ -399,13 +404,10 @@ func BenchmarkVerifyWarm(b *testing.B) {
 // A refresh the caller abandons still completes, and a refresh that fails
 // answers retry_later and is tried again soon: neither keeps a new key out.
 func TestKeyRefreshSurvivesCancelAndOutage(t *testing.T) {
-	clock := time.Now()
-	var mu sync.Mutex
 	cfg := baseConfig()
-	cfg.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	start, advance := fakeClock(&cfg)
 	v := New(cfg)
-	if _, err := v.Verify(context.Background(), issue(alice, entra.Token{IssuedAt: clock})); err != nil {
+	if _, err := v.Verify(context.Background(), issue(alice, entra.Token{IssuedAt: start})); err != nil {
 		t.Fatal(err)
 	}
 	oldKid := emu.SigningKeyID()
@@ -419,7 +421,7 @@ func TestKeyRefreshSurvivesCancelAndOutage(t *testing.T) {
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
 	v.Verify(gone, signed(map[string]any{"kid": "made-up"}, nil))
-	if _, err := v.Verify(context.Background(), issue(alice, entra.Token{IssuedAt: clock})); err != nil {
+	if _, err := v.Verify(context.Background(), issue(alice, entra.Token{IssuedAt: start})); err != nil {
 		t.Fatalf("the abandoned refresh kept the new key out: %v", err)
 	}
 
@@ -430,7 +432,7 @@ func TestKeyRefreshSurvivesCancelAndOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer emu.Retire(newer)
-	tok := issue(bob, entra.Token{IssuedAt: clock})
+	tok := issue(bob, entra.Token{IssuedAt: start})
 	emu.SetDown(true)
 	_, err = v.Verify(context.Background(), tok)
 	emu.SetDown(false)

@@ -81,13 +81,10 @@ type entity struct {
 const edmDateTime = "2006-01-02T15:04:05.0000000Z"
 
 func (ts *tableStore) get(ctx context.Context, e entryKey, now time.Time) (Token, bool) {
-	if !ts.available() {
-		return Token{}, false
-	}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, ts.timeout)
+	ctx, cancel, ok := ts.begin(parent)
 	defer cancel()
-	if !ts.ensureTable(ctx, parent) {
+	if !ok {
 		return Token{}, false
 	}
 	pk, rk := e.rowKeys()
@@ -151,13 +148,10 @@ func (ts *tableStore) deleteStale(ctx, parent context.Context, pk, rk string, et
 // row is read and replaced only if the write is newer, conditional on the
 // ETag read, so a concurrent writer's row is never overwritten unseen.
 func (ts *tableStore) put(ctx context.Context, e entryKey, t Token) {
-	if !ts.available() {
-		return
-	}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, ts.timeout)
+	ctx, cancel, ok := ts.begin(parent)
 	defer cancel()
-	if !ts.ensureTable(ctx, parent) {
+	if !ok {
 		return
 	}
 	pk, rk := e.rowKeys()
@@ -240,17 +234,28 @@ func (ts *tableStore) sealRow(pk, rk string, t Token) ([]byte, bool) {
 	return body, true
 }
 
+// begin bounds one operation by the store's timeout and makes sure the table
+// exists; ok is false when Table Storage is to be skipped for now.
+func (ts *tableStore) begin(parent context.Context) (ctx context.Context, cancel context.CancelFunc, ok bool) {
+	if !ts.available() {
+		return parent, func() {}, false
+	}
+	ctx, cancel = context.WithTimeout(parent, ts.timeout)
+	if !ts.ensureTable(ctx, parent) {
+		cancel()
+		return parent, func() {}, false
+	}
+	return ctx, cancel, true
+}
+
 // delete removes e's row. With the token this instance served it removes the
 // row only while the row holds that token (or cannot be read), conditional on
 // the ETag read; without one it removes the row unconditionally.
 func (ts *tableStore) delete(ctx context.Context, e entryKey, served string) {
-	if !ts.available() {
-		return
-	}
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, ts.timeout)
+	ctx, cancel, ok := ts.begin(parent)
 	defer cancel()
-	if !ts.ensureTable(ctx, parent) {
+	if !ok {
 		return
 	}
 	pk, rk := e.rowKeys()
