@@ -36,6 +36,7 @@ type ctxKey struct{}
 
 type requestInfo struct {
 	correlationID string
+	log           *slog.Logger // the process's, for Logger
 	code          problem.Code
 	cause         error
 }
@@ -48,10 +49,11 @@ func CorrelationID(c echo.Context) string {
 	return ""
 }
 
-// Logger is the request's logger, carrying its correlation ID.
+// Logger is the request's logger, carrying its correlation ID. It is made
+// only when asked for: most requests log nothing but their request line.
 func Logger(c echo.Context) *slog.Logger {
-	if l, ok := c.Get("web.logger").(*slog.Logger); ok {
-		return l
+	if ri, ok := c.Get("web.request").(*requestInfo); ok {
+		return slog.New(plain(ri.log.Handler())).With("correlationId", ri.correlationID)
 	}
 	return slog.Default()
 }
@@ -60,6 +62,7 @@ func Logger(c echo.Context) *slog.Logger {
 // bounds the request's time, and logs one structured line per request: never a
 // header, a body or a query string, so no token reaches the logs.
 func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
+	log = slog.New(correlated{plain(log.Handler())}) // the request line takes the ID from its context
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
@@ -67,10 +70,8 @@ func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
 			if !correlationPattern.MatchString(id) {
 				id = newID()
 			}
-			ri := &requestInfo{correlationID: id}
+			ri := &requestInfo{correlationID: id, log: log}
 			c.Set("web.request", ri)
-			reqLog := slog.New(plain(log.Handler())).With("correlationId", id)
-			c.Set("web.logger", reqLog)
 			c.Response().Header().Set(CorrelationHeader, id)
 
 			ctx, cancel := context.WithTimeout(context.WithValue(req.Context(), ctxKey{}, id), timeout)
@@ -109,7 +110,7 @@ func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
 			if c.Response().Status >= 500 {
 				level = slog.LevelError
 			}
-			reqLog.Log(ctx, level, "request", attrs...)
+			log.Log(ctx, level, "request", attrs...)
 			return nil
 		}
 	}
