@@ -7,8 +7,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"slices"
-	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -116,14 +114,8 @@ func (s *Source) GraphToken(ctx context.Context, id *token.Identity, assertion s
 }
 
 // flightKey joins concurrent requests that would make the same exchange: same
-// user, same scope set, same kind of request.
+// cache entry (user and scope set), same kind of request.
 func flightKey(k tokencache.Key, r Request) string {
-	scopes := make([]string, len(k.Scopes))
-	for i, s := range k.Scopes {
-		scopes[i] = strings.ToLower(s)
-	}
-	slices.Sort(scopes)
-	scopes = slices.Compact(scopes)
 	kind := "cached"
 	if r.Claims != "" {
 		sum := sha256.Sum256([]byte(r.Claims))
@@ -131,7 +123,7 @@ func flightKey(k tokencache.Key, r Request) string {
 	} else if r.Fresh {
 		kind = "fresh"
 	}
-	return k.TenantID + "|" + k.ObjectID + "|" + strings.Join(scopes, " ") + "|" + kind
+	return k.String() + "|" + kind
 }
 
 // ForgetGraphToken drops the caller's cached token for the configured scopes,

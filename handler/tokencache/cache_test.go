@@ -273,3 +273,21 @@ func TestNewMakesNoNetworkCall(t *testing.T) {
 		t.Fatal("first use made no connection: the check above proves nothing")
 	}
 }
+
+func TestKeyString(t *testing.T) {
+	const tid, alice, bob = "aaaaaaaa-0000-4000-8000-00000000000a", "a11ce000-0000-4000-8000-000000000001", "b0b00000-0000-4000-8000-000000000002"
+	a := Key{TenantID: tid, ObjectID: alice, Scopes: []string{"User.Read", "Mail.Read"}}
+	same := Key{TenantID: strings.ToUpper(tid), ObjectID: alice, Scopes: []string{"mail.read user.read", "USER.READ"}}
+	if a.String() != same.String() {
+		t.Errorf("%q != %q", a, same)
+	}
+	for _, other := range []Key{
+		{TenantID: tid, ObjectID: bob, Scopes: a.Scopes},
+		{TenantID: tid, ObjectID: alice, Scopes: []string{"User.Read"}},
+		{TenantID: "not-a-guid", ObjectID: alice, Scopes: a.Scopes},
+	} {
+		if other.String() == a.String() {
+			t.Errorf("%q names alice's entry", other)
+		}
+	}
+}

@@ -60,6 +60,17 @@ func (k Key) canonical() (entryKey, error) {
 	return entryKey{tenant: strings.ToLower(k.TenantID), object: strings.ToLower(k.ObjectID), scopes: strings.Join(set, " ")}, nil
 }
 
+// String is k's canonical form: equal for keys that name the same entry (the
+// scope set compared without order or case). An invalid key keeps its fields
+// as given, so it can never equal another user's.
+func (k Key) String() string {
+	e, err := k.canonical()
+	if err != nil {
+		return "invalid|" + k.TenantID + "|" + k.ObjectID + "|" + strings.Join(k.Scopes, " ")
+	}
+	return e.tenant + "|" + e.object + "|" + e.scopes
+}
+
 // isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form, either case.
 func isGUID(s string) bool {
 	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
