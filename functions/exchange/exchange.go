@@ -4,6 +4,7 @@
 package exchange
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -82,13 +83,13 @@ func readRequest(r *http.Request) (Request, error) {
 	if len(body) > maxBody {
 		return req, problem.New(problem.RequestTooLarge, "the request body is over %d bytes", maxBody)
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return req, nil
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return req, problem.New(problem.UnsupportedMediaType, `send {"scopes": [...]} as application/json, or no body for every configured scope`)
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		return req, problem.New(problem.BadRequest, `the body is not {"scopes": ["User.Read", ...], "claims": "..."}: %s`, jsonError(err))

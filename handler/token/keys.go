@@ -45,7 +45,7 @@ type keySource struct {
 	jwksURI     string     // from the v2.0 discovery document, kept once known
 }
 
-var errEntraUnavailable = errors.New("Entra ID's signing keys could not be fetched")
+var errEntraUnavailable = errors.New("the signing keys of Entra ID could not be fetched")
 
 // get returns the current set, fetching it first if none is known or it is
 // stale; stale keys are kept when Entra cannot be reached.

@@ -130,7 +130,7 @@ func (ts *tableStore) open(pk, rk string, row entity) (Token, error) {
 	if err := json.Unmarshal(plain, &s); err != nil || s.AccessToken == "" || s.ExpiresAt.IsZero() {
 		return Token{}, errors.New("sealed token is malformed")
 	}
-	return Token{AccessToken: s.AccessToken, ExpiresAt: s.ExpiresAt, Scopes: s.Scopes}, nil
+	return Token(s), nil
 }
 
 // deleteStale removes an expired row, but only the version that was read: if
@@ -211,7 +211,7 @@ func (ts *tableStore) put(ctx context.Context, e entryKey, t Token) {
 // sealRow builds the entity for t, or reports false if the sealed token
 // would not fit the Data column.
 func (ts *tableStore) sealRow(pk, rk string, t Token) ([]byte, bool) {
-	plain, err := json.Marshal(sealedToken{AccessToken: t.AccessToken, ExpiresAt: t.ExpiresAt, Scopes: t.Scopes})
+	plain, err := json.Marshal(sealedToken(t))
 	if err != nil {
 		panic(err) // strings, a time and a slice always marshal
 	}
