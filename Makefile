@@ -48,10 +48,12 @@ bench:
 load:
 	go run ./dev/load
 
-# The parsers that read what callers send: tokens, Graph paths, cached rows.
+# The parsers that read what callers and upstreams send: tokens, Graph paths,
+# claims challenges, cached rows.
 fuzz:
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./handler/token
-	go test -run '^$$' -fuzz FuzzSplitPath -fuzztime $(FUZZTIME) ./functions/graph-proxy
+	go test -run '^$$' -fuzz FuzzSplitPath -fuzztime $(FUZZTIME) ./handler/graphroute
+	go test -run '^$$' -fuzz FuzzDecodeClaims -fuzztime $(FUZZTIME) ./handler/entra
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) ./handler/tokencache
 
 clean:

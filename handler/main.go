@@ -23,10 +23,6 @@ import (
 	"github.com/addinsso/addinsso/functions/validate"
 	"github.com/addinsso/addinsso/handler/config"
 	"github.com/addinsso/addinsso/handler/function"
-	"github.com/addinsso/addinsso/handler/graphtoken"
-	"github.com/addinsso/addinsso/handler/obo"
-	"github.com/addinsso/addinsso/handler/token"
-	"github.com/addinsso/addinsso/handler/tokencache"
 	"github.com/addinsso/addinsso/handler/web"
 )
 
@@ -51,7 +47,16 @@ func main() {
 	}
 }
 
-// newServer wires the Functions. Each is mounted from its own function.json.
+// functions are the binary's Functions, one line each; each is served on
+// the route its own function.json declares.
+var functions = []function.New{
+	validate.New,
+	exchange.New,
+	graphproxy.New,
+}
+
+// newServer builds the shared services from the validated settings and
+// mounts every Function.
 func newServer(cfg *config.Config, log *slog.Logger) (*echo.Echo, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -62,39 +67,19 @@ func newServer(cfg *config.Config, log *slog.Logger) (*echo.Echo, error) {
 	e.GET("/", ping)
 	e.HEAD("/", ping)
 
-	verifier := token.New(token.FromConfig(cfg))
-	cache, err := tokencache.New(cfg.TokenCache, tokencache.Options{
-		Logger:                  log,
-		ManagedIdentityClientID: cfg.Credential.FederatedIdentityClientID,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("token cache: %w", err)
-	}
-	onBehalfOf, err := obo.New(cfg, obo.Options{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("on-behalf-of: %w", err)
-	}
-	graphTokens := graphtoken.New(cache, onBehalfOf, cfg.GraphScopes)
-	proxy, err := graphproxy.New(cfg, verifier, graphTokens, graphproxy.Options{})
+	s, err := function.NewServices(cfg, function.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
-
-	functions := []struct {
-		name    string
-		json    []byte
-		handler echo.HandlerFunc
-	}{
-		{"validate", validate.FunctionJSON, validate.Handler(verifier)},
-		{"exchange", exchange.FunctionJSON, exchange.Handler(verifier, graphTokens, cfg.GraphScopes)},
-		{"graph-proxy", graphproxy.FunctionJSON, proxy.Handler()},
-	}
-	for _, f := range functions {
-		if err := function.Mount(e, f.name, f.json, f.handler); err != nil {
+	fns := make([]function.Function, 0, len(functions))
+	for _, build := range functions {
+		f, err := build(s)
+		if err != nil {
 			return nil, err
 		}
+		fns = append(fns, f)
 	}
-	return e, nil
+	return e, function.Mount(e, fns...)
 }
 
 // serve listens until SIGTERM or SIGINT, then drains in-flight requests.

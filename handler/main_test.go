@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -88,8 +89,28 @@ func TestRoutesAreFunctionJSON(t *testing.T) {
 	if !slices.Equal(served, declared) {
 		t.Errorf("served %v\ndeclared %v", served, declared)
 	}
-	if len(names) != 3 {
-		t.Errorf("function folders = %v, want validate, exchange, graph-proxy", names)
+	// Each listed Function is served from its own folder's function.json,
+	// and every folder is listed.
+	s, err := function.NewServices(testConfig(t, nil), function.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, build := range functions {
+		f, err := build(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk, err := os.ReadFile(filepath.Join("..", "functions", f.Name, "function.json"))
+		if err != nil || !bytes.Equal(onDisk, f.JSON) {
+			t.Errorf("%s: the embedded function.json is not functions/%s/function.json (%v)", f.Name, f.Name, err)
+		}
+		listed = append(listed, f.Name)
+	}
+	slices.Sort(listed)
+	slices.Sort(names)
+	if !slices.Equal(listed, names) {
+		t.Errorf("Functions listed in main %v, folders under functions/ %v", listed, names)
 	}
 
 	var host struct {
@@ -234,13 +255,15 @@ func TestBinaryServesDeclaredRoutesOnly(t *testing.T) {
 			t.Errorf("%s %s: %d %s, want %d %s", tt.method, tt.path, a.status, a.body, tt.status, tt.code)
 		}
 	}
-	// OPTIONS is answered by the router with Allow naming exactly the declared methods
-	// (the Functions host never forwards it: it is in no function.json).
-	a := call(t, "OPTIONS", h.URL+"/api/validate", nil)
-	allow := strings.Split(strings.ReplaceAll(a.header.Get("Allow"), " ", ""), ",")
-	slices.Sort(allow)
-	if a.status != http.StatusNoContent || strings.Join(allow, ",") != "GET,OPTIONS,POST" {
-		t.Errorf("OPTIONS /api/validate: %d Allow %q", a.status, a.header.Get("Allow"))
+	// OPTIONS is a method no Function serves (it is in no function.json): a
+	// problem like any other, with Allow naming exactly the declared methods.
+	for _, m := range []string{"OPTIONS", "PUT"} {
+		a := call(t, m, h.URL+"/api/validate", nil)
+		allow := strings.Split(strings.ReplaceAll(a.header.Get("Allow"), " ", ""), ",")
+		slices.Sort(allow)
+		if a.status != http.StatusMethodNotAllowed || a.prob.Code != problem.MethodNotAllowed || strings.Join(allow, ",") != "GET,POST" {
+			t.Errorf("%s /api/validate: %d %s, Allow %q", m, a.status, a.prob.Code, a.header.Get("Allow"))
+		}
 	}
 }
 

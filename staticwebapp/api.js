@@ -2,8 +2,8 @@
 //
 // It sends the add-in's token in X-Addin-Authorization (Static Web Apps
 // replaces Authorization on /api calls with its own) and, when the API answers
-// with a problem (RFC 9457), acts on the problem's `action` alone (DESIGN.md
-// section 4). Each call recovers at most once: a second problem is shown, never
+// with a problem (RFC 9457), acts on the problem's `action` alone (README,
+// "Errors"). Each call recovers at most once: a second problem is shown, never
 // looped, because a loop of getAccessToken calls is what gets an add-in
 // throttled by Office (13013) and what users see as a hang.
 //

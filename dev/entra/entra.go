@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/addinsso/addinsso/dev/testca"
+	hentra "github.com/addinsso/addinsso/handler/entra"
 )
 
 // V1Issuer is Entra's issuer format for v1.0 access tokens (the public cloud's STS host).
@@ -369,13 +370,7 @@ func randomID() string {
 }
 
 // NewGUID returns a random GUID, for emulated tenants and users.
-func NewGUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
+func NewGUID() string { return hentra.NewGUID() }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

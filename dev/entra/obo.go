@@ -65,8 +65,9 @@ type Outcome struct {
 	Times      int           // how many requests it answers, then Succeed again; 0: until scripted again
 }
 
-// oboState is the token endpoint's state. Nothing is kept per request, so
-// the memory benchmark's thousands of exchanges do not grow the emulator.
+// oboState is the token endpoint's state. Nothing grows per request (the
+// issued tokens are a bounded ring), so the memory benchmark's thousands of
+// exchanges do not grow the emulator.
 type oboState struct {
 	mu         sync.RWMutex
 	apps       map[string]*App
@@ -74,7 +75,12 @@ type oboState struct {
 	scripts    map[string]*script
 	users      sync.Map // object ID -> *atomic.Int64 token requests
 	rtKey      []byte   // MACs refresh tokens, which are opaque to clients
+	issued     [issuedRing]string
+	issuedN    int
 }
+
+// issuedRing is how many of the latest access tokens IssuedAccessTokens keeps.
+const issuedRing = 1024
 
 type script struct {
 	o    Outcome
@@ -111,6 +117,27 @@ func (s *Server) userCounter(oid string) *atomic.Int64 {
 	}
 	c, _ := s.obo.users.LoadOrStore(oid, new(atomic.Int64))
 	return c.(*atomic.Int64)
+}
+
+// IssuedAccessTokens returns the latest access tokens the token endpoint
+// issued (up to 1,024), so a test can look for them exactly where they must
+// never appear: logs, response bodies, stored rows.
+func (s *Server) IssuedAccessTokens() []string {
+	s.obo.mu.RLock()
+	defer s.obo.mu.RUnlock()
+	n := min(s.obo.issuedN, issuedRing)
+	out := make([]string, 0, n)
+	for i := range n {
+		out = append(out, s.obo.issued[(s.obo.issuedN-1-i)%issuedRing])
+	}
+	return out
+}
+
+func (s *Server) recordIssued(tok string) {
+	s.obo.mu.Lock()
+	defer s.obo.mu.Unlock()
+	s.obo.issued[s.obo.issuedN%issuedRing] = tok
+	s.obo.issuedN++
 }
 
 func (s *Server) takeOutcome(oid string) Outcome {
@@ -366,12 +393,14 @@ func (c *tokenCall) grant(w http.ResponseWriter, app *App, acr string, u *princi
 	}
 
 	now := time.Now()
+	access := c.s.accessToken(app, acr, u, resource, names, now)
+	c.s.recordIssued(access)
 	body := map[string]any{
 		"token_type":     "Bearer",
 		"scope":          qualify(resource, names),
 		"expires_in":     int(accessLifetime/time.Second) - 1,
 		"ext_expires_in": int(accessLifetime/time.Second) - 1,
-		"access_token":   c.s.accessToken(app, acr, u, resource, names, now),
+		"access_token":   access,
 	}
 	if offline {
 		body["refresh_token"] = c.s.mintRefresh(refreshClaims{ClientID: app.ClientID, TenantID: u.tenantID, ObjectID: u.objectID,

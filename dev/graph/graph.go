@@ -17,7 +17,6 @@ package graph
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -37,6 +36,7 @@ import (
 	"time"
 
 	"github.com/addinsso/addinsso/dev/testca"
+	"github.com/addinsso/addinsso/handler/entra"
 )
 
 // Graph's resource identifiers, accepted as a token's audience besides the
@@ -244,7 +244,7 @@ type call struct {
 // ServeHTTP authenticates, applies the user's script, then routes.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.total.Add(1)
-	c := &call{reqID: newGUID(), server: s}
+	c := &call{reqID: entra.NewGUID(), server: s}
 	c.crid = r.Header.Get("client-request-id")
 	if c.crid == "" {
 		c.crid = c.reqID
@@ -776,12 +776,4 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
-}
-
-func newGUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 }

@@ -170,7 +170,7 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 	if err != nil {
 		return s, err
 	}
-	// The settings of DESIGN.md section 5, pointing at the emulators. The
+	// The settings config.Settings lists, pointing at the emulators. The
 	// handler trusts them only through SSL_CERT_FILE, Go's standard switch.
 	env := map[string]string{
 		"ADDIN_CLIENT_ID":               clientID,

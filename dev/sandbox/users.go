@@ -135,7 +135,7 @@ type tokenProfile struct {
 }
 
 // tokenProfiles are the picker's token choices: the Outlook desktop versus web
-// difference of legacy SSO is the v1.0 token's amr (DESIGN.md section 1).
+// difference of legacy SSO is the v1.0 token's amr (docs/architecture.md).
 var tokenProfiles = []tokenProfile{
 	{"naa", "v2.0 · Nested App Authentication (any host)", func(s *Sandbox) entra.Token {
 		return entra.Token{Version: "2.0", ClientApp: clientID} // with NAA the client is the add-in itself

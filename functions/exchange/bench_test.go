@@ -17,10 +17,7 @@ import (
 	"github.com/addinsso/addinsso/dev/entra"
 	"github.com/addinsso/addinsso/functions/exchange"
 	"github.com/addinsso/addinsso/handler/config"
-	"github.com/addinsso/addinsso/handler/graphtoken"
-	"github.com/addinsso/addinsso/handler/obo"
-	"github.com/addinsso/addinsso/handler/token"
-	"github.com/addinsso/addinsso/handler/tokencache"
+	"github.com/addinsso/addinsso/handler/function"
 	"github.com/addinsso/addinsso/handler/web"
 )
 
@@ -34,21 +31,20 @@ func inProcess(b *testing.B, emu *entra.Server) http.Handler {
 		b.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	tcfg := token.FromConfig(cfg)
-	tcfg.Client = emu.Client()
-	v := token.New(tcfg)
-	cache, err := tokencache.New(cfg.TokenCache, tokencache.Options{Logger: log})
+	s, err := function.NewServices(cfg, function.Options{Logger: log, HTTPClient: emu.Client()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	x, err := obo.New(cfg, obo.Options{HTTPClient: emu.Client(), Logger: log})
+	f, err := exchange.New(s)
 	if err != nil {
 		b.Fatal(err)
 	}
 	e := echo.New()
 	e.HTTPErrorHandler = web.ErrorHandler
 	e.Use(web.Middleware(log, 0x7fffffffffffffff))
-	e.POST("/api/exchange", exchange.Handler(v, graphtoken.New(cache, x, cfg.GraphScopes), cfg.GraphScopes))
+	if err := function.Mount(e, f); err != nil {
+		b.Fatal(err)
+	}
 	return e
 }
 

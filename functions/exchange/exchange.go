@@ -8,6 +8,7 @@ import (
 	_ "embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -16,16 +17,13 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/addinsso/addinsso/handler/function"
 	"github.com/addinsso/addinsso/handler/graphtoken"
 	"github.com/addinsso/addinsso/handler/problem"
-	"github.com/addinsso/addinsso/handler/token"
-	"github.com/addinsso/addinsso/handler/web"
 )
 
-// FunctionJSON is this Function's binding, served as declared.
-//
 //go:embed function.json
-var FunctionJSON []byte
+var functionJSON []byte
 
 // maxBody bounds the request: a few scopes and a claims challenge.
 const maxBody = 16 << 10
@@ -44,11 +42,11 @@ type Response struct {
 	FromCache bool      `json:"fromCache"`
 }
 
-// Handler exchanges for the verified caller; allowed is GRAPH_SCOPES.
-func Handler(v *token.Verifier, tokens *graphtoken.Source, allowed []string) echo.HandlerFunc {
-	return func(c echo.Context) error {
+// New returns the Function.
+func New(s function.Services) (function.Function, error) {
+	return function.Function{Name: "exchange", JSON: functionJSON, Handler: func(c echo.Context) error {
 		r := c.Request()
-		id, raw, err := web.Authenticate(r, v)
+		id, raw, err := s.Authenticate(r)
 		if err != nil {
 			return err
 		}
@@ -56,79 +54,44 @@ func Handler(v *token.Verifier, tokens *graphtoken.Source, allowed []string) ech
 		if err != nil {
 			return err
 		}
-		scopes, err := subset(req.Scopes, allowed)
-		if err != nil {
-			return err
-		}
-		res, err := tokens.Get(r.Context(), graphtoken.Request{Identity: id, Assertion: raw, Scopes: scopes, Claims: req.Claims})
+		res, err := s.Tokens.Get(r.Context(), graphtoken.Request{Identity: id, Assertion: raw, Scopes: req.Scopes, Claims: req.Claims})
 		if err != nil {
 			return err
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, Response{
-			Scopes:    res.Token.Scopes,
-			ExpiresAt: res.Token.ExpiresAt.UTC(),
+			Scopes:    res.Scopes,
+			ExpiresAt: res.ExpiresAt.UTC(),
 			Source:    string(res.Source),
 			FromCache: res.Source != graphtoken.FromEntra,
 		})
-	}
+	}}, nil
 }
 
 func readRequest(r *http.Request) (Request, error) {
 	var req Request
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return req, problem.New(problem.BadRequest, "the request body could not be read").WithCause(err)
+		return req, problem.New(problem.BadRequest, "The request body could not be read.").WithCause(err)
 	}
 	if len(body) > maxBody {
-		return req, problem.New(problem.RequestTooLarge, "the request body is over %d bytes", maxBody)
+		return req, problem.New(problem.RequestTooLarge, "The request body is over %d bytes.", maxBody)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, nil
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
-		return req, problem.New(problem.UnsupportedMediaType, `send {"scopes": [...]} as application/json, or no body for every configured scope`)
+		return req, problem.New(problem.UnsupportedMediaType, `Send {"scopes": [...]} as application/json, or no body for every configured scope.`)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return req, problem.New(problem.BadRequest, `the body is not {"scopes": ["User.Read", ...], "claims": "..."}: %s`, jsonError(err))
+		return req, problem.New(problem.BadRequest, `The body is not {"scopes": ["User.Read", ...], "claims": "..."}: %s.`, jsonError(err))
 	}
 	if dec.More() {
-		return req, problem.New(problem.BadRequest, "the body holds more than one JSON value")
+		return req, problem.New(problem.BadRequest, "The body holds more than one JSON value.")
 	}
 	return req, nil
-}
-
-// subset maps the asked scopes to the configured names; every one must be configured.
-func subset(asked, allowed []string) ([]string, error) {
-	var out []string
-	for _, a := range asked {
-		i := indexFold(allowed, a)
-		if i < 0 {
-			return nil, problem.New(problem.BadRequest, "scope %q is not one of GRAPH_SCOPES (%s)", truncate(a, 64), strings.Join(allowed, ", "))
-		}
-		if indexFold(out, allowed[i]) < 0 {
-			out = append(out, allowed[i])
-		}
-	}
-	return out, nil // nil: all configured scopes
-}
-
-func indexFold(list []string, s string) int {
-	for i, v := range list {
-		if strings.EqualFold(v, s) {
-			return i
-		}
-	}
-	return -1
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
 }
 
 // jsonError describes a decoding error without echoing the body.
@@ -141,7 +104,7 @@ func jsonError(err error) string {
 	case errors.As(err, &typ):
 		return "field " + typ.Field + " has the wrong type"
 	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return truncate(strings.TrimPrefix(err.Error(), "json: "), 80)
+		return fmt.Sprintf("%.80s", strings.TrimPrefix(err.Error(), "json: "))
 	}
 	return "malformed JSON"
 }

@@ -5,6 +5,7 @@ package exchange_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -114,6 +115,10 @@ func TestExchange(t *testing.T) {
 	})
 
 	t.Run("the table holds no readable token", func(t *testing.T) {
+		issued := e.Entra.IssuedAccessTokens()
+		if len(issued) < 3 {
+			t.Fatalf("the emulator issued %d Graph tokens, want at least 3", len(issued))
+		}
 		svc, err := aztables.NewServiceClientFromConnectionString(e.Table.ConnectionString(), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -127,8 +132,8 @@ func TestExchange(t *testing.T) {
 			}
 			for _, row := range page.Entities {
 				rows++
-				if strings.Contains(string(row), "eyJ") {
-					t.Errorf("a row holds a JWT: %.200s", row)
+				if leak := readableToken(row, issued); leak != "" {
+					t.Errorf("a row holds %s: %.200s", leak, row)
 				}
 			}
 		}
@@ -282,5 +287,73 @@ func TestExchangeSurvivesTableOutage(t *testing.T) {
 	t.Logf("three calls with the table down took %v", time.Since(start))
 	if !h.Alive() {
 		t.Fatal("handler died")
+	}
+}
+
+// readableToken names what of a Graph token a stored row gives away: one of
+// the tokens the emulator issued (its signed part), as it is or in any of the
+// row's values decoded from base64, or there a JOSE header or JWT claim name. Random
+// ciphertext decodes to neither, so the check cannot fail by chance.
+func readableToken(row []byte, issued []string) string {
+	holdsIssued := func(b []byte) bool {
+		for _, tok := range issued {
+			if strings.Contains(string(b), tok[:strings.LastIndexByte(tok, '.')]) {
+				return true
+			}
+		}
+		return false
+	}
+	if holdsIssued(row) {
+		return "an issued Graph token"
+	}
+	var values map[string]any
+	if err := json.Unmarshal(row, &values); err != nil {
+		return "something that is not JSON"
+	}
+	for name, v := range values {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			b, err := enc.DecodeString(s)
+			if err != nil {
+				continue
+			}
+			if holdsIssued(b) {
+				return "an issued Graph token, base64-encoded, in " + name
+			}
+			for _, jose := range []string{`"alg"`, `"typ"`, `"kid"`, `"oid"`, `"scp"`} {
+				if strings.Contains(string(b), jose) {
+					return "a readable JWT part in " + name
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// TestReadableTokenCatchesLeaks: the row check above fails on the leaks it
+// is there for, and passes sealed random bytes.
+func TestReadableTokenCatchesLeaks(t *testing.T) {
+	tok := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJvaWQiOiJ4In0.c2ln"
+	sealed := make([]byte, 4096)
+	for i := range sealed {
+		sealed[i] = byte(i*131 + i/7)
+	}
+	for _, tt := range []struct {
+		name string
+		row  map[string]any
+		leak bool
+	}{
+		{"the token in the clear", map[string]any{"Data": tok}, true},
+		{"the token as binary", map[string]any{"Data": base64.StdEncoding.EncodeToString([]byte(tok))}, true},
+		{"another JWT's header as binary", map[string]any{"Data": base64.StdEncoding.EncodeToString([]byte(`{"alg":"RS256"}`))}, true},
+		{"ciphertext", map[string]any{"Data": base64.StdEncoding.EncodeToString(sealed), "KeyID": "k1"}, false},
+	} {
+		row, _ := json.Marshal(tt.row)
+		if got := readableToken(row, []string{tok}) != ""; got != tt.leak {
+			t.Errorf("%s: leak reported %v, want %v", tt.name, got, tt.leak)
+		}
 	}
 }

@@ -11,8 +11,8 @@
 // bodies, but it forwards only listed headers each way, so hop-by-hop headers,
 // cookies and the caller's credentials never pass.
 //
-// Graph's failures the task pane must act on become problems (DESIGN.md
-// section 4), the task pane acting on action alone: a 401 without a challenge
+// Graph's failures the task pane must act on become problems (package
+// problem), the task pane acting on action alone: a 401 without a challenge
 // gets one fresh Graph token and one retry; a continuous access evaluation or
 // Conditional Access claims challenge (401 or 403) is claims_challenge with
 // the decoded claims; 429, 503 and 504 are upstream_unavailable (retry_later)
@@ -25,27 +25,23 @@ package graphproxy
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/addinsso/addinsso/handler/config"
 	"github.com/addinsso/addinsso/handler/function"
+	"github.com/addinsso/addinsso/handler/graphroute"
+	"github.com/addinsso/addinsso/handler/graphtoken"
 	"github.com/addinsso/addinsso/handler/problem"
-	"github.com/addinsso/addinsso/handler/token"
-	"github.com/addinsso/addinsso/handler/web"
 )
 
-// FunctionJSON is this Function's binding, served as declared.
-//
 //go:embed function.json
-var FunctionJSON []byte
+var functionJSON []byte
 
 const (
 	// MaxBodyBytes bounds a request body.
@@ -63,50 +59,29 @@ const (
 	maxHeaderValueBytes = 1 << 10
 )
 
-// Tokens gives graph-proxy a Graph token for the verified caller: from the
-// cache or by On-Behalf-Of with assertion, the caller's add-in token. fresh
-// bypasses and replaces a cached token (Graph has just refused it). Errors are
-// *problem.Error and are answered as they are.
-type Tokens interface {
-	GraphToken(ctx context.Context, id *token.Identity, assertion string, fresh bool) (string, error)
-}
-
-// Forgetter is implemented by Tokens that can drop the caller's cached Graph
-// token. graph-proxy calls it when Graph answers with a claims challenge: the
-// cached token cannot satisfy the claims, and after the user has (say) done
-// MFA the task pane's next call must get a token exchanged from its new
-// assertion, not the cached one, which Graph would challenge again.
-type Forgetter interface {
-	ForgetGraphToken(ctx context.Context, id *token.Identity)
-}
-
-// Options tunes a Proxy.
-type Options struct {
-	// HTTPClient's Transport calls Graph; nil uses a transport with dial, TLS
-	// handshake and response-header timeouts. Redirects are never followed
-	// (requests go straight to the Transport, so CheckRedirect and Jar are not
-	// used); Timeout, if set, bounds each whole exchange, body included.
-	HTTPClient *http.Client
-}
-
 // Proxy is the graph-proxy Function.
 type Proxy struct {
-	verifier *token.Verifier
-	tokens   Tokens
-	rt       http.RoundTripper
-	timeout  time.Duration // 0: only the request's context bounds an exchange
-	base     *url.URL
-	prefix   string // the Function's route up to the catch-all: /api/graph/
-	routes   []route
+	s       function.Services
+	rt      http.RoundTripper
+	timeout time.Duration // Services.HTTPClient.Timeout; 0: only the request's context bounds an exchange
+	base    *url.URL      // GRAPH_BASE_URL
+	prefix  string        // the Function's route up to the catch-all: /api/graph/
+	routes  []graphroute.Route
 }
 
-// New compiles GRAPH_ALLOWED_ROUTES and returns the Function. It makes no
-// network call.
-func New(cfg *config.Config, v *token.Verifier, tokens Tokens, opts Options) (*Proxy, error) {
-	if cfg == nil || v == nil || tokens == nil {
-		return nil, errors.New("graph-proxy: a configuration, a token verifier and a Graph token source are required")
+// New returns the Function. It makes no network call. Requests go straight to
+// Services.HTTPClient's Transport, like httputil.ReverseProxy: a redirect is
+// Graph's answer to relay, never a request to make.
+func New(s function.Services) (function.Function, error) {
+	p, err := newProxy(s)
+	if err != nil {
+		return function.Function{}, err
 	}
-	def, err := function.Parse("graph-proxy", FunctionJSON)
+	return function.Function{Name: "graph-proxy", JSON: functionJSON, Handler: p.serve}, nil
+}
+
+func newProxy(s function.Services) (*Proxy, error) {
+	def, err := function.Parse("graph-proxy", functionJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -118,51 +93,30 @@ func New(cfg *config.Config, v *token.Verifier, tokens Tokens, opts Options) (*P
 	if !ok || !strings.HasSuffix(prefix, "/") {
 		return nil, fmt.Errorf("graph-proxy/function.json: route %q must end in a {*path} catch-all", def.Route)
 	}
-	routes, err := compile(cfg.GraphRoutes, def.Methods)
-	if err != nil {
-		return nil, err
+	for _, r := range s.Config.GraphRoutes {
+		if !slices.Contains(def.Methods, r.Method) {
+			return nil, fmt.Errorf("GRAPH_ALLOWED_ROUTES: %q: graph-proxy/function.json does not accept %s (%s)", r, r.Method, strings.Join(def.Methods, ", "))
+		}
 	}
-	base, err := url.Parse(cfg.GraphBaseURL)
-	if err != nil || base.Scheme != "https" || base.Host == "" || base.User != nil || base.RawQuery != "" || base.Fragment != "" || base.Opaque != "" {
-		return nil, fmt.Errorf("GRAPH_BASE_URL: %q is not an https URL (https://host[:port][/path])", cfg.GraphBaseURL)
-	}
-	base.Path = strings.TrimRight(base.Path, "/")
-	base.RawPath = ""
-
-	p := &Proxy{verifier: v, tokens: tokens, rt: defaultTransport(), base: base, prefix: prefix, routes: routes}
-	if c := opts.HTTPClient; c != nil {
-		p.rt, p.timeout = c.Transport, c.Timeout
-		if p.rt == nil {
-			p.rt = http.DefaultTransport
+	p := &Proxy{s: s, rt: http.DefaultTransport, base: s.Config.GraphBase, prefix: prefix, routes: s.Config.GraphRoutes}
+	if c := s.HTTPClient; c != nil {
+		p.timeout = c.Timeout
+		if c.Transport != nil {
+			p.rt = c.Transport
 		}
 	}
 	return p, nil
 }
 
-// defaultTransport bounds each step of reaching Graph; the request's context
-// (45 s behind Static Web Apps) bounds the whole exchange.
-func defaultTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = 30 * time.Second
-	t.MaxIdleConnsPerHost = 64
-	return t
-}
-
-// Handler serves the Function's route.
-func (p *Proxy) Handler() echo.HandlerFunc { return p.serve }
-
 // exchange is one proxied request.
 type exchange struct {
 	c          echo.Context
 	ctx        context.Context // the request's, bounded by Options.HTTPClient.Timeout if set
-	route      *route
+	route      *graphroute.Route
 	target     string
 	header     http.Header // to Graph, without Authorization
 	body       *body       // nil: none
-	id         *token.Identity
-	assertion  string
+	caller     graphtoken.Request
 	graphToken string
 	crid       string // client-request-id sent to Graph
 	attempts   int
@@ -182,12 +136,12 @@ func (p *Proxy) serve(c echo.Context) error {
 		return err
 	}
 
-	id, raw, err := web.Authenticate(r, p.verifier)
+	id, raw, err := p.s.Authenticate(r)
 	if err != nil {
 		return err
 	}
 	ctx := r.Context()
-	graphToken, err := p.tokens.GraphToken(ctx, id, raw, false)
+	grant, err := p.s.Tokens.Get(ctx, graphtoken.Request{Identity: id, Assertion: raw})
 	if err != nil {
 		return err
 	}
@@ -201,7 +155,7 @@ func (p *Proxy) serve(c echo.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel() // after relay: the timeout covers the body too
 	}
-	x := &exchange{c: c, ctx: ctx, route: rt, target: target, header: header, body: b, id: id, assertion: raw, graphToken: graphToken, crid: crid}
+	x := &exchange{c: c, ctx: ctx, route: rt, target: target, header: header, body: b, caller: graphtoken.Request{Identity: id, Assertion: raw}, graphToken: grant.AccessToken, crid: crid}
 	c.Response().Header().Set("client-request-id", crid)
 	start := time.Now()
 	resp, err := p.call(x)
@@ -215,22 +169,22 @@ func (p *Proxy) serve(c echo.Context) error {
 // allowed checks the request against the allow-list and returns the route and
 // the upstream URL, built only from GRAPH_BASE_URL, the decoded segments (which
 // hold only characters that need no escaping) and the checked query.
-func (p *Proxy) allowed(r *http.Request) (*route, string, error) {
+func (p *Proxy) allowed(r *http.Request) (*graphroute.Route, string, error) {
 	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), p.prefix)
 	if !ok {
-		return nil, "", forbidden("the path is not under %s", p.prefix)
+		return nil, "", forbidden("The path is not under %s.", p.prefix)
 	}
-	segs, err := splitPath(rest)
+	segs, err := graphroute.Split(rest)
 	if err != nil {
-		return nil, "", forbidden("%v", err)
+		return nil, "", forbidden("This Graph request is refused: %v.", err)
 	}
-	if err := checkQuery(r.URL.RawQuery); err != nil {
-		return nil, "", forbidden("%v", err)
+	if err := graphroute.Query(r.URL.RawQuery); err != nil {
+		return nil, "", forbidden("This Graph request is refused: %v.", err)
 	}
 	path := "/" + strings.Join(segs, "/")
-	rt := match(p.routes, r.Method, segs)
+	rt := graphroute.Match(p.routes, r.Method, segs)
 	if rt == nil {
-		return nil, "", forbidden("%s %s is not in GRAPH_ALLOWED_ROUTES", r.Method, path)
+		return nil, "", forbidden("The request %s %s is not in GRAPH_ALLOWED_ROUTES.", r.Method, path)
 	}
 	u := *p.base
 	u.Path += path
@@ -243,5 +197,5 @@ func forbidden(format string, args ...any) *problem.Error {
 }
 
 func tooLarge() *problem.Error {
-	return problem.New(problem.RequestTooLarge, "the request body is larger than %d bytes", MaxBodyBytes)
+	return problem.New(problem.RequestTooLarge, "The request body is larger than %d bytes.", MaxBodyBytes)
 }

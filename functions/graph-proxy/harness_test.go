@@ -20,9 +20,12 @@ import (
 	"github.com/addinsso/addinsso/dev/entra"
 	"github.com/addinsso/addinsso/dev/graph"
 	"github.com/addinsso/addinsso/handler/config"
+	hentra "github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/function"
+	"github.com/addinsso/addinsso/handler/graphtoken"
 	"github.com/addinsso/addinsso/handler/problem"
 	"github.com/addinsso/addinsso/handler/token"
+	"github.com/addinsso/addinsso/handler/tokencache"
 	"github.com/addinsso/addinsso/handler/web"
 )
 
@@ -84,18 +87,19 @@ func newMintingTokens() *mintingTokens {
 	return &mintingTokens{cache: map[string]string{}, scopes: map[string]string{}, failures: map[string]error{}}
 }
 
-func (m *mintingTokens) GraphToken(ctx context.Context, id *token.Identity, assertion string, fresh bool) (string, error) {
+func (m *mintingTokens) Get(ctx context.Context, r graphtoken.Request) (graphtoken.Grant, error) {
 	m.calls.Add(1)
-	if fresh {
+	if r.Refused {
 		m.fresh.Add(1)
 	}
+	id := r.Identity
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.failures[id.ObjectID]; err != nil {
-		return "", err
+		return graphtoken.Grant{}, err
 	}
-	if tok, ok := m.cache[id.ObjectID]; ok && !fresh {
-		return tok, nil
+	if tok, ok := m.cache[id.ObjectID]; ok && !r.Refused {
+		return graphtoken.Grant{Token: hentra.Token{AccessToken: tok}, Source: tokencache.Memory}, nil
 	}
 	scopes := m.scopes[id.ObjectID]
 	if scopes == "" {
@@ -105,13 +109,13 @@ func (m *mintingTokens) GraphToken(ctx context.Context, id *token.Identity, asse
 	tok := idp.Issue(u, graph.ResourceURL, entra.Token{Scopes: scopes, ClientApp: clientID})
 	secrets.Store(tok, true)
 	m.cache[id.ObjectID] = tok
-	return tok, nil
+	return graphtoken.Grant{Token: hentra.Token{AccessToken: tok, ExpiresAt: time.Now().Add(time.Hour)}, Source: graphtoken.FromEntra}, nil
 }
 
-func (m *mintingTokens) ForgetGraphToken(ctx context.Context, id *token.Identity) {
+func (m *mintingTokens) Forget(ctx context.Context, r graphtoken.Request) {
 	m.forgotten.Add(1)
 	m.mu.Lock()
-	delete(m.cache, id.ObjectID)
+	delete(m.cache, r.Identity.ObjectID)
 	m.mu.Unlock()
 }
 
@@ -139,12 +143,13 @@ func (m *mintingTokens) cached(oid string) string {
 // middleware, as handler/main.go mounts it, with a real verifier against the
 // Entra emulator and the Graph emulator upstream.
 type harness struct {
-	proxy  *Proxy
-	tokens *mintingTokens
-	echo   *echo.Echo
-	server *httptest.Server
-	client *http.Client
-	logs   *capture.Buffer
+	services function.Services
+	proxy    *Proxy
+	tokens   *mintingTokens
+	echo     *echo.Echo
+	server   *httptest.Server
+	client   *http.Client
+	logs     *capture.Buffer
 }
 
 type setup struct {
@@ -173,14 +178,17 @@ func newHarness(t testing.TB, opts ...func(*setup)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := token.FromConfig(cfg)
-	tc.Client = idp.Client()
 	h := &harness{tokens: newMintingTokens(), logs: &capture.Buffer{}}
-	// Like the default client: trusts the emulator's CA, no Client.Timeout (the
-	// request's context bounds each call).
-	graphClient := &http.Client{Transport: graphEmu.Client().Transport, Timeout: s.graphTimeout}
-	h.proxy, err = New(cfg, token.New(tc), h.tokens, Options{HTTPClient: graphClient})
-	if err != nil {
+	h.services = function.Services{
+		Config: cfg,
+		Verifier: token.New(token.Config{ClientID: cfg.ClientID, TenantID: cfg.TenantID, RequiredScope: cfg.RequiredScope, MFA: cfg.MFA, AuthorityHost: cfg.AuthorityHost},
+			token.Options{HTTPClient: idp.Client()}),
+		Tokens: h.tokens,
+		// Like the default client: trusts the emulator's CA, no Client.Timeout
+		// (the request's context bounds each call).
+		HTTPClient: &http.Client{Transport: graphEmu.Client().Transport, Timeout: s.graphTimeout},
+	}
+	if h.proxy, err = newProxy(h.services); err != nil {
 		t.Fatal(err)
 	}
 	h.echo = echo.New()
@@ -190,7 +198,7 @@ func newHarness(t testing.TB, opts ...func(*setup)) *harness {
 		logTo = io.Discard
 	}
 	h.echo.Use(web.Middleware(slog.New(slog.NewJSONHandler(logTo, nil)), s.timeout))
-	if err := function.Mount(h.echo, "graph-proxy", FunctionJSON, h.proxy.Handler()); err != nil {
+	if err := function.Mount(h.echo, function.Function{Name: "graph-proxy", JSON: functionJSON, Handler: h.proxy.serve}); err != nil {
 		t.Fatal(err)
 	}
 	h.server = httptest.NewServer(h.echo)
@@ -221,7 +229,7 @@ func (h *harness) do(t testing.TB, method, path, tok string, header http.Header,
 		req.Header[k] = v
 	}
 	if tok != "" {
-		req.Header.Set(web.AddinAuthorization, "Bearer "+tok)
+		req.Header.Set(function.AddinAuthorization, "Bearer "+tok)
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -234,7 +242,7 @@ func (h *harness) do(t testing.TB, method, path, tok string, header http.Header,
 func (h *harness) serve(method, target, tok string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(method, target, nil)
 	if tok != "" {
-		req.Header.Set(web.AddinAuthorization, "Bearer "+tok)
+		req.Header.Set(function.AddinAuthorization, "Bearer "+tok)
 	}
 	rec := httptest.NewRecorder()
 	h.echo.ServeHTTP(rec, req)

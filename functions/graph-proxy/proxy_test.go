@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/addinsso/addinsso/dev/graph"
+	hentra "github.com/addinsso/addinsso/handler/entra"
+	"github.com/addinsso/addinsso/handler/function"
 	"github.com/addinsso/addinsso/handler/problem"
 	"github.com/addinsso/addinsso/handler/web"
 )
@@ -129,7 +131,7 @@ func TestClientRequestID(t *testing.T) {
 		readAll(t, resp)
 		seen, _ := graphEmu.LastRequest(carol.ObjectID)
 		got := seen.Header.Get("Client-Request-Id")
-		if !guidPattern.MatchString(got) || got == sent || resp.Header.Get("Client-Request-Id") != got {
+		if !hentra.IsGUID(got) || got == sent || resp.Header.Get("Client-Request-Id") != got {
 			t.Errorf("sent %.20q: Graph got %q, the caller got %q; want a new GUID", sent, got, resp.Header.Get("Client-Request-Id"))
 		}
 	}
@@ -558,7 +560,7 @@ func TestIsolationUnderLoad(t *testing.T) {
 			defer wg.Done()
 			for j := range jobs {
 				req, _ := http.NewRequest("GET", h.server.URL+"/api/graph/v1.0/me", nil)
-				req.Header.Set(web.AddinAuthorization, "Bearer "+j.tok)
+				req.Header.Set(function.AddinAuthorization, "Bearer "+j.tok)
 				resp, err := h.client.Do(req)
 				if err != nil {
 					mu.Lock()

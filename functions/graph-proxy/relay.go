@@ -65,7 +65,7 @@ func (p *Proxy) relay(x *exchange, resp *http.Response) error {
 		if x.ctx.Err() != nil {
 			msg = "graph body cut short: the request's time ran out or the caller went away"
 		}
-		web.Logger(x.c).Warn(msg, "route", x.route.text, "cause", readErr.Error())
+		web.Logger(x.c).Warn(msg, "route", x.route.String(), "cause", readErr.Error())
 		panic(http.ErrAbortHandler)
 	}
 	return nil
@@ -134,7 +134,7 @@ func (x *exchange) relayIDs(resp *http.Response) {
 
 func (p *Proxy) log(x *exchange, resp *http.Response, err error, d time.Duration) {
 	attrs := []slog.Attr{
-		slog.String("route", x.route.text),
+		slog.String("route", x.route.String()),
 		slog.String("clientRequestId", x.crid),
 		slog.Int("attempts", x.attempts),
 		slog.Float64("graphMs", float64(d.Microseconds())/1000),

@@ -5,10 +5,10 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync/atomic"
 
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/problem"
 )
 
@@ -16,8 +16,6 @@ import (
 // else (cookies, Authorization, X-Addin-Authorization, hop-by-hop and
 // X-Forwarded-* headers) stays here.
 var forwarded = []string{"Accept", "Content-Type", "Prefer", "Consistencylevel", "If-Match", "If-None-Match"}
-
-var guidPattern = regexp.MustCompile(`^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$`)
 
 // outboundHeader copies the forwarded headers, refusing malformed ones rather
 // than dropping them (dropping If-Match would turn a conditional write into an
@@ -31,18 +29,18 @@ func outboundHeader(in http.Header) (http.Header, string, error) {
 			continue
 		}
 		if len(vs) > 4 {
-			return nil, "", problem.New(problem.BadRequest, "the %s header is repeated too often", name)
+			return nil, "", problem.New(problem.BadRequest, "The %s header is repeated too often.", name)
 		}
 		for _, v := range vs {
 			if len(v) > maxHeaderValueBytes || strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 && r != '\t' || r == 0x7f }) {
-				return nil, "", problem.New(problem.BadRequest, "the %s header is longer than %d bytes or has control characters", name, maxHeaderValueBytes)
+				return nil, "", problem.New(problem.BadRequest, "The %s header is longer than %d bytes or has control characters.", name, maxHeaderValueBytes)
 			}
 		}
 		out[name] = append([]string(nil), vs...)
 	}
 	crid := in.Get("client-request-id")
-	if !guidPattern.MatchString(crid) {
-		crid = newGUID()
+	if !entra.IsGUID(crid) {
+		crid = entra.NewGUID()
 	}
 	out.Set("client-request-id", crid)
 	// Graph's bytes pass through unchanged, with their length: no transparent
@@ -64,7 +62,7 @@ func readBody(r *http.Request) (*body, error) {
 	}
 	head, err := io.ReadAll(io.LimitReader(r.Body, replayableBodyBytes+1))
 	if err != nil {
-		return nil, problem.New(problem.BadRequest, "the request body could not be read").WithCause(err)
+		return nil, problem.New(problem.BadRequest, "The request body could not be read.").WithCause(err)
 	}
 	if len(head) <= replayableBodyBytes {
 		return &body{kept: head, length: int64(len(head))}, nil

@@ -3,18 +3,15 @@ package graphproxy
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/problem"
 )
 
@@ -64,12 +61,9 @@ func (p *Proxy) call(x *exchange) (*http.Response, error) {
 			if claims, ok := claimsChallenge(resp.Header); ok {
 				discard(resp)
 				x.relayIDs(resp)
-				if f, ok := p.tokens.(Forgetter); ok {
-					f.ForgetGraphToken(ctx, x.id)
-				}
-				e := problem.New(problem.ClaimsChallenge, "Microsoft Graph asks for more claims (continuous access evaluation or Conditional Access); get a token again with these claims and retry")
-				e.Claims = claims
-				return nil, e.WithCause(fmt.Errorf("graph %s: %d insufficient_claims", x.route.text, status))
+				p.s.Tokens.Forget(ctx, x.caller)
+				return nil, problem.New(problem.ClaimsChallenge, "Microsoft Graph asks for more claims (continuous access evaluation or Conditional Access); get a token again with these claims and retry.").
+					WithClaims(claims).WithCause(fmt.Errorf("graph %s: %d insufficient_claims", x.route, status))
 			}
 			if status == http.StatusForbidden {
 				return resp, nil // Graph's own answer: missing permission, license, ...
@@ -77,25 +71,26 @@ func (p *Proxy) call(x *exchange) (*http.Response, error) {
 			code := graphErrorCode(resp)
 			x.relayIDs(resp)
 			if refreshed {
-				return nil, problem.New(problem.ServerMisconfigured, "Microsoft Graph refused a freshly issued Graph token; check that GRAPH_BASE_URL is the Graph endpoint of the cloud Entra ID issues the tokens for").
-					WithCause(fmt.Errorf("graph %s: 401 %s after a fresh token", x.route.text, code))
+				return nil, problem.New(problem.ServerMisconfigured, "Microsoft Graph refused a freshly issued Graph token; check that GRAPH_BASE_URL is the Graph endpoint of the cloud Entra ID issues the tokens for.").
+					WithCause(fmt.Errorf("graph %s: 401 %s after a fresh token", x.route, code))
 			}
 			refreshed = true
-			tok, err := p.tokens.GraphToken(ctx, x.id, x.assertion, true)
+			refused := x.caller
+			refused.Refused = true
+			grant, err := p.s.Tokens.Get(ctx, refused)
 			if err != nil {
 				return nil, err
 			}
-			x.graphToken = tok
+			x.graphToken = grant.AccessToken
 			if x.body.replayable() {
 				continue
 			}
-			e := problem.New(problem.UpstreamUnavailable, "Microsoft Graph refused the cached Graph token and the request body was too large to send again; a fresh token is cached now: retry")
-			e.RetryAfter = time.Second
-			return nil, e.WithCause(fmt.Errorf("graph %s: 401 %s", x.route.text, code))
+			return nil, problem.New(problem.UpstreamUnavailable, "Microsoft Graph refused the cached Graph token and the request body was too large to send again; a fresh token is cached now: retry.").
+				WithRetryAfter(time.Second).WithCause(fmt.Errorf("graph %s: 401 %s", x.route, code))
 
 		case status == http.StatusTooManyRequests || status == http.StatusInternalServerError ||
 			status == http.StatusBadGateway || status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
-			after, known := retryAfter(resp.Header, time.Now())
+			after, known := entra.RetryAfter(resp.Header, time.Now())
 			if !waited && known && after <= shortRetryAfter && x.c.Request().Method == http.MethodGet && x.body.replayable() && fits(ctx, after) {
 				discard(resp)
 				waited = true
@@ -110,16 +105,15 @@ func (p *Proxy) call(x *exchange) (*http.Response, error) {
 				after = defaultRetryAfter
 			}
 			after = max(after, time.Second)
-			detail := "is throttling this user or app"
-			if status != http.StatusTooManyRequests {
+			detail, answer := "is throttling this user or app", status
+			switch status {
+			case http.StatusInternalServerError, http.StatusBadGateway:
+				detail, answer = "is unavailable", http.StatusServiceUnavailable // our 500 means a misconfiguration: keep them apart
+			case http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 				detail = "is unavailable"
 			}
-			e := problem.New(problem.UpstreamUnavailable, "Microsoft Graph %s (%d %s); retry after %d s", detail, status, code, int((after+time.Second-1)/time.Second))
-			e.Status, e.RetryAfter = status, after
-			if status == http.StatusInternalServerError || status == http.StatusBadGateway {
-				e.Status = http.StatusServiceUnavailable // our 500 means a misconfiguration: keep them apart
-			}
-			return nil, e.WithCause(fmt.Errorf("graph %s: %d %s", x.route.text, status, code))
+			return nil, problem.New(problem.UpstreamUnavailable, "Microsoft Graph %s (%d %s); retry after %d s.", detail, status, code, entra.Seconds(after)).
+				WithStatus(answer).WithRetryAfter(after).WithCause(fmt.Errorf("graph %s: %d %s", x.route, status, code))
 		}
 		return resp, nil
 	}
@@ -130,12 +124,11 @@ func (p *Proxy) sendError(x *exchange, err error) error {
 	if x.body.exceeded() || errors.Is(err, errBodyTooLarge) {
 		return tooLarge()
 	}
-	e := problem.New(problem.UpstreamUnavailable, "Microsoft Graph cannot be reached right now")
+	e := problem.New(problem.UpstreamUnavailable, "Microsoft Graph cannot be reached right now.")
 	if errors.Is(err, context.DeadlineExceeded) {
-		e.Detail = "Microsoft Graph did not answer within the request's time limit"
+		e = problem.New(problem.UpstreamUnavailable, "Microsoft Graph did not answer within the request's time limit.")
 	}
-	e.RetryAfter = defaultRetryAfter
-	return e.WithCause(err)
+	return e.WithRetryAfter(defaultRetryAfter).WithCause(err)
 }
 
 // claimsChallenge finds a Bearer challenge with error="insufficient_claims"
@@ -147,7 +140,8 @@ func claimsChallenge(h http.Header) (string, bool) {
 		if params["error"] != "insufficient_claims" {
 			continue
 		}
-		return decodeClaims(params["claims"]), true
+		claims, _ := entra.DecodeClaims(params["claims"])
+		return claims, true
 	}
 	return "", false
 }
@@ -193,38 +187,6 @@ func bearerParams(v string) map[string]string {
 	}
 }
 
-const maxClaimsBytes = 16 << 10
-
-func decodeClaims(v string) string {
-	if len(v) > maxClaimsBytes {
-		return ""
-	}
-	if json.Valid([]byte(v)) && strings.HasPrefix(v, "{") {
-		return v
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(v); err == nil && json.Valid(b) && bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-			return string(b)
-		}
-	}
-	return ""
-}
-
-// retryAfter reads Retry-After: delay-seconds or an HTTP-date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil && secs >= 0 {
-		return time.Duration(min(secs, 24*3600)) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
-}
-
 // graphErrorCode reads error.code from Graph's OData error body (bounded) and
 // closes the body. The code is Graph's data; the message is left out of the
 // problem, which the task pane shows.
@@ -264,20 +226,4 @@ func sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-// newGUID returns a random (version 4) GUID.
-func newGUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var s [36]byte
-	hex.Encode(s[0:8], b[0:4])
-	hex.Encode(s[9:13], b[4:6])
-	hex.Encode(s[14:18], b[6:8])
-	hex.Encode(s[19:23], b[8:10])
-	hex.Encode(s[24:], b[10:])
-	s[8], s[13], s[18], s[23] = '-', '-', '-', '-'
-	return string(s[:])
 }

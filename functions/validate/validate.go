@@ -10,23 +10,20 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/addinsso/addinsso/handler/token"
-	"github.com/addinsso/addinsso/handler/web"
+	"github.com/addinsso/addinsso/handler/function"
 )
 
-// FunctionJSON is this Function's binding, served as declared.
-//
 //go:embed function.json
-var FunctionJSON []byte
+var functionJSON []byte
 
-// Handler answers with the verified caller's identity.
-func Handler(v *token.Verifier) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		id, _, err := web.Authenticate(c.Request(), v)
+// New returns the Function: it answers with the verified caller's identity.
+func New(s function.Services) (function.Function, error) {
+	return function.Function{Name: "validate", JSON: functionJSON, Handler: func(c echo.Context) error {
+		id, _, err := s.Authenticate(c.Request())
 		if err != nil {
 			return err
 		}
 		c.Response().Header().Set("Cache-Control", "no-store")
 		return c.JSON(http.StatusOK, id)
-	}
+	}}, nil
 }

@@ -14,6 +14,9 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/addinsso/addinsso/handler/entra"
+	"github.com/addinsso/addinsso/handler/graphroute"
 )
 
 // Setting is one app setting the handler reads.
@@ -23,7 +26,8 @@ type Setting struct {
 	Doc     string
 }
 
-// Settings lists every app setting the handler reads, in DESIGN.md section 5 order.
+// Settings lists every app setting the handler reads, in the order the README's
+// settings table gives them.
 var Settings = []Setting{
 	{"ADDIN_CLIENT_ID", "", "the add-in's app registration (client) ID; required"},
 	{"ADDIN_APP_ID_URI", "", "Application ID URI (api://<domain>/<client id>), accepted as audience of v1.0 tokens"},
@@ -45,7 +49,8 @@ var Settings = []Setting{
 	{"FUNCTIONS_CUSTOMHANDLER_PORT", "8080", "port the handler listens on (set by the Functions host)"},
 }
 
-// Config is the validated configuration.
+// Config is the validated configuration, compiled into the values the
+// packages take as they are: nothing is parsed or checked a second time.
 type Config struct {
 	ClientID       string
 	AppIDURI       string   // empty when not set
@@ -54,10 +59,10 @@ type Config struct {
 	RequiredScope  string
 	MFA            MFAPolicy
 	Credential     Credential
-	AuthorityHost  string // https://host[:port], no trailing slash
-	GraphBaseURL   string // https://host[:port][/path], no trailing slash
+	AuthorityHost  string   // https://host[:port], no trailing slash
+	GraphBase      *url.URL // https://host[:port][/path], no trailing slash
 	GraphScopes    []string
-	GraphRoutes    []Route
+	GraphRoutes    []graphroute.Route
 	TokenCache     TokenCache
 	Port           string
 }
@@ -87,14 +92,6 @@ type Credential struct {
 	FederatedIdentityClientID string
 }
 
-// Route is one GRAPH_ALLOWED_ROUTES entry, e.g. GET /v1.0/me/messages/{id}.
-type Route struct {
-	Method string
-	Path   string
-}
-
-func (r Route) String() string { return r.Method + " " + r.Path }
-
 // TokenCache says where Graph tokens are cached. With neither ConnectionString
 // nor Endpoint the cache lives in memory only.
 type TokenCache struct {
@@ -114,14 +111,11 @@ type Key struct {
 }
 
 var (
-	guidPattern      = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-	scopePattern     = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,120}$`)
-	acrsPattern      = regexp.MustCompile(`^c[1-9][0-9]?$`)
-	keyIDPattern     = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,32}$`)
-	tablePattern     = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
-	portPattern      = regexp.MustCompile(`^[0-9]{1,5}$`)
-	routePathPattern = regexp.MustCompile(`^(/([A-Za-z0-9_.$\-]+|\{[A-Za-z][A-Za-z0-9_]*\}))+$`)
-	graphMethods     = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+	scopePattern = regexp.MustCompile(`^[A-Za-z0-9_.\-]{1,120}$`)
+	acrsPattern  = regexp.MustCompile(`^c[1-9][0-9]?$`)
+	keyIDPattern = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,32}$`)
+	tablePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
+	portPattern  = regexp.MustCompile(`^[0-9]{1,5}$`)
 )
 
 // Load reads and validates every setting through lookup (os.LookupEnv in
@@ -169,9 +163,12 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	c.MFA, err2 = mfaPolicy(r.get("ADDIN_MFA_POLICY"))
 	check("ADDIN_MFA_POLICY", err2)
 	check("ADDIN_CLIENT_SECRET", c.Credential.check())
-	c.AuthorityHost, err2 = httpsURL(r.get("ENTRA_AUTHORITY_HOST"), false)
+	authority, err2 := httpsURL(r.get("ENTRA_AUTHORITY_HOST"), false)
 	check("ENTRA_AUTHORITY_HOST", err2)
-	c.GraphBaseURL, err2 = httpsURL(r.get("GRAPH_BASE_URL"), true)
+	if authority != nil {
+		c.AuthorityHost = authority.String()
+	}
+	c.GraphBase, err2 = httpsURL(r.get("GRAPH_BASE_URL"), true)
 	check("GRAPH_BASE_URL", err2)
 	c.GraphScopes, err2 = scopes(r.get("GRAPH_SCOPES"))
 	check("GRAPH_SCOPES", err2)
@@ -210,7 +207,7 @@ func guid(v, what string) error {
 	if v == "" {
 		return fmt.Errorf("not set; expected %s", what)
 	}
-	if !guidPattern.MatchString(v) {
+	if !entra.IsGUID(v) {
 		return fmt.Errorf("%q is not a GUID; expected %s", v, what)
 	}
 	return nil
@@ -227,7 +224,7 @@ func appIDURI(v string) error {
 func tenants(v string) ([]string, error) {
 	var out []string
 	for _, t := range splitList(v) {
-		if !guidPattern.MatchString(t) {
+		if !entra.IsGUID(t) {
 			return nil, fmt.Errorf("%q is not a tenant ID (GUID)", t)
 		}
 		out = append(out, strings.ToLower(t))
@@ -267,16 +264,18 @@ func (c Credential) check() error {
 	return nil
 }
 
-// httpsURL accepts an https URL without query or fragment, and a path only when allowed.
-func httpsURL(v string, pathAllowed bool) (string, error) {
+// httpsURL accepts an https URL without user, query or fragment, and a path
+// only when allowed; the path loses its trailing slash.
+func httpsURL(v string, pathAllowed bool) (*url.URL, error) {
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q is not an https URL (https://host[:port])", v)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, fmt.Errorf("%q is not an https URL (https://host[:port])", v)
 	}
 	if !pathAllowed && strings.Trim(u.Path, "/") != "" {
-		return "", fmt.Errorf("%q has a path; expected only https://host[:port]", v)
+		return nil, fmt.Errorf("%q has a path; expected only https://host[:port]", v)
 	}
-	return strings.TrimRight(u.String(), "/"), nil
+	u.Path, u.RawPath = strings.TrimRight(u.Path, "/"), ""
+	return u, nil
 }
 
 func scopes(v string) ([]string, error) {
@@ -295,26 +294,19 @@ func scopes(v string) ([]string, error) {
 	return out, nil
 }
 
-func routes(v string) ([]Route, error) {
-	var out []Route
+func routes(v string) ([]graphroute.Route, error) {
+	var out []graphroute.Route
 	for _, entry := range splitList(v) {
-		method, path, ok := strings.Cut(entry, " ")
-		path = strings.TrimSpace(path)
-		if !ok || !slices.Contains(graphMethods, method) || !routePathPattern.MatchString(path) || hasDotSegment(path) {
-			return nil, fmt.Errorf("%q is not METHOD /path (methods %s; segments of letters, digits, ._-$ or a {name} placeholder)", entry, strings.Join(graphMethods, ", "))
+		r, err := graphroute.Parse(entry)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, Route{Method: method, Path: path})
+		out = append(out, r)
 	}
 	if len(out) == 0 {
 		return nil, errors.New("no route listed")
 	}
 	return out, nil
-}
-
-func hasDotSegment(path string) bool {
-	return slices.ContainsFunc(strings.Split(path, "/"), func(seg string) bool {
-		return seg != "" && strings.Trim(seg, ".") == ""
-	})
 }
 
 func (t TokenCache) checkStore() error {

@@ -25,9 +25,9 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.TenantID != MultiTenant || c.RequiredScope != "access_as_user" || c.MFA.Mode != MFAOff ||
-		c.AuthorityHost != "https://login.microsoftonline.com" || c.GraphBaseURL != "https://graph.microsoft.com" ||
+		c.AuthorityHost != "https://login.microsoftonline.com" || c.GraphBase.String() != "https://graph.microsoft.com" ||
 		len(c.GraphScopes) != 1 || c.GraphScopes[0] != "User.Read" ||
-		len(c.GraphRoutes) != 1 || c.GraphRoutes[0] != (Route{"GET", "/v1.0/me"}) ||
+		len(c.GraphRoutes) != 1 || c.GraphRoutes[0].String() != "GET /v1.0/me" ||
 		c.TokenCache.Table != "graphtokens" || c.TokenCache.UsesTableStorage() || c.Port != "8080" {
 		t.Errorf("defaults = %+v", c)
 	}
@@ -42,7 +42,7 @@ func TestValid(t *testing.T) {
 		"ADDIN_ALLOWED_TENANTS":         " aaaaaaaa-0000-4000-8000-00000000000a , bbbbbbbb-0000-4000-8000-00000000000b",
 		"ADDIN_MFA_POLICY":              "acrs:c12",
 		"ENTRA_AUTHORITY_HOST":          "https://127.0.0.1:9443/",
-		"GRAPH_BASE_URL":                "https://graph.microsoft.us",
+		"GRAPH_BASE_URL":                "https://graph.microsoft.us/base/",
 		"GRAPH_SCOPES":                  "User.Read, Mail.Read Mail.Read",
 		"GRAPH_ALLOWED_ROUTES":          "GET /v1.0/me, GET /v1.0/me/messages/{id}, GET /v1.0/me/photo/$value",
 		"TOKEN_CACHE_CONNECTION_STRING": "UseDevelopmentStorage=true",
@@ -57,6 +57,7 @@ func TestValid(t *testing.T) {
 	}
 	if c.MFA != (MFAPolicy{MFAACRS, "c12"}) || c.AuthorityHost != "https://127.0.0.1:9443" ||
 		len(c.AllowedTenants) != 2 || c.AllowedTenants[0] != "aaaaaaaa-0000-4000-8000-00000000000a" ||
+		c.GraphBase.String() != "https://graph.microsoft.us/base" ||
 		strings.Join(c.GraphScopes, " ") != "User.Read Mail.Read" || len(c.GraphRoutes) != 3 ||
 		len(c.TokenCache.Keys) != 2 || c.TokenCache.Keys[0].ID != "k2" || len(c.TokenCache.Keys[1].Secret) != 32 {
 		t.Errorf("config = %+v", c)
@@ -86,6 +87,7 @@ func TestInvalid(t *testing.T) {
 		{map[string]string{"ENTRA_AUTHORITY_HOST": "http://login.microsoftonline.com"}, "ENTRA_AUTHORITY_HOST", "https"},
 		{map[string]string{"ENTRA_AUTHORITY_HOST": "https://login.microsoftonline.com/common"}, "ENTRA_AUTHORITY_HOST", "path"},
 		{map[string]string{"GRAPH_BASE_URL": "graph.microsoft.com"}, "GRAPH_BASE_URL", "https"},
+		{map[string]string{"GRAPH_BASE_URL": "http://graph.microsoft.com"}, "GRAPH_BASE_URL", "https"},
 		{map[string]string{"GRAPH_BASE_URL": "https://graph.microsoft.com?x=1"}, "GRAPH_BASE_URL", "https"},
 		{map[string]string{"GRAPH_SCOPES": ","}, "GRAPH_SCOPES", "no scope"},
 		{map[string]string{"GRAPH_SCOPES": "https://graph.microsoft.com/User.Read"}, "GRAPH_SCOPES", "scope name"},

@@ -1,19 +1,119 @@
-// Package function serves a Function's route exactly as its function.json
-// declares it, so the routes the Functions host forwards and the routes the
-// binary answers come from one source.
+// Package function is the shape every Function of the binary has: its name,
+// the function.json it is served as, and its handler, built from the Services
+// the binary shares. Mount serves a Function's route exactly as its
+// function.json declares it, so the routes the Functions host forwards and the
+// routes the binary answers come from one source.
 package function
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/addinsso/addinsso/handler/config"
+	"github.com/addinsso/addinsso/handler/graphtoken"
+	"github.com/addinsso/addinsso/handler/problem"
+	"github.com/addinsso/addinsso/handler/token"
 )
 
 // RoutePrefix is host.json's extensions.http.routePrefix.
 const RoutePrefix = "api"
+
+// Function is one Azure Function served by the binary.
+type Function struct {
+	Name    string // its folder under functions/
+	JSON    []byte // its function.json, embedded beside the code
+	Handler echo.HandlerFunc
+}
+
+// Services are what the binary's Functions share, built once at start.
+type Services struct {
+	Config   *config.Config
+	Verifier *token.Verifier
+	Tokens   graphtoken.Tokens
+	// HTTPClient calls Microsoft Graph: entra.HTTPClient(), redirects never followed.
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// New builds a Function from the shared services; main lists one per Function.
+type New func(Services) (Function, error)
+
+// AddinAuthorization is where the task pane sends its token: Static Web Apps
+// replaces the Authorization header of /api calls with its own.
+const AddinAuthorization = "X-Addin-Authorization"
+
+// Authenticate verifies the add-in's token, read from X-Addin-Authorization
+// first, then Authorization, and returns who the caller is and the token
+// itself (the assertion for On-Behalf-Of). Errors are *problem.Error.
+func (s Services) Authenticate(r *http.Request) (*token.Identity, string, error) {
+	raw, header, err := bearerToken(r)
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := s.Verifier.Verify(r.Context(), raw)
+	var p *problem.Error
+	if header == "Authorization" && errors.As(err, &p) && p.Code == problem.InvalidToken {
+		// Behind Static Web Apps this is the platform's token, not the add-in's.
+		return nil, "", problem.New(problem.InvalidToken, "The token sent in Authorization is not this API's (%s); behind Static Web Apps that header holds the platform's token, so send the add-in's as %s.",
+			p.Detail, AddinAuthorization).WithCause(p.Cause)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return id, raw, nil
+}
+
+// bearerToken reads the token and names the header it came from; "" means none was sent.
+func bearerToken(r *http.Request) (tok, header string, err error) {
+	v, header := r.Header.Get(AddinAuthorization), AddinAuthorization
+	if v == "" {
+		v, header = r.Header.Get("Authorization"), "Authorization"
+	}
+	if v == "" {
+		return "", "", nil
+	}
+	scheme, tok, ok := strings.Cut(v, " ")
+	tok = strings.TrimSpace(tok)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", header, problem.New(problem.InvalidToken, "The %s header must be \"Bearer <access token>\".", header)
+	}
+	return tok, header, nil
+}
+
+// Mount serves each Function on its route, for each of its methods. Two
+// Functions of one name, or serving one method and path, are refused: the
+// router would silently keep only the last.
+func Mount(e *echo.Echo, fns ...Function) error {
+	seen := map[string]string{}
+	for _, f := range fns {
+		d, err := Parse(f.Name, f.JSON)
+		if err != nil {
+			return err
+		}
+		path, err := d.Path()
+		if err != nil {
+			return err
+		}
+		keys := append([]string{"name " + f.Name}, d.Methods...)
+		for i, k := range keys {
+			if i > 0 {
+				k = k + " " + path
+			}
+			if other, dup := seen[k]; dup {
+				return fmt.Errorf("%s: %s is also %s's", f.Name, k, other)
+			}
+			seen[k] = f.Name
+		}
+		e.Match(d.Methods, path, f.Handler)
+	}
+	return nil
+}
 
 // Definition is what the handler needs from a function.json.
 type Definition struct {
@@ -71,18 +171,4 @@ func (d Definition) Path() (string, error) {
 		}
 	}
 	return "/" + RoutePrefix + "/" + strings.Join(segs, "/"), nil
-}
-
-// Mount serves h on the Function's route for each of its methods.
-func Mount(e *echo.Echo, name string, functionJSON []byte, h echo.HandlerFunc, m ...echo.MiddlewareFunc) error {
-	d, err := Parse(name, functionJSON)
-	if err != nil {
-		return err
-	}
-	path, err := d.Path()
-	if err != nil {
-		return err
-	}
-	e.Match(d.Methods, path, h, m...)
-	return nil
 }

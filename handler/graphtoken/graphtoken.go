@@ -1,133 +1,196 @@
 // Package graphtoken is the one path from a verified caller to a Graph token,
-// shared by the exchange and graph-proxy Functions: the token cache first, else
-// one On-Behalf-Of exchange per user and scope set at a time in this process.
+// shared by every Function that calls Graph: the token cache first, else one
+// On-Behalf-Of exchange per user, scope set and kind of request at a time in
+// this process.
 package graphtoken
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/singleflight"
 
-	"github.com/addinsso/addinsso/handler/obo"
+	"github.com/addinsso/addinsso/handler/entra"
+	"github.com/addinsso/addinsso/handler/problem"
 	"github.com/addinsso/addinsso/handler/token"
 	"github.com/addinsso/addinsso/handler/tokencache"
 )
+
+// Tokens is how a Function gets the caller's Graph token, and forgets it when
+// Graph has refused it. *Broker implements it.
+type Tokens interface {
+	// Get returns a Graph token for the request. Errors are *problem.Error,
+	// answered as they are.
+	Get(ctx context.Context, r Request) (Grant, error)
+	// Forget drops the caller's cached token for r's scopes: after Graph's
+	// claims challenge, the task pane's next call must get a token exchanged
+	// from its new assertion, not the cached one Graph would challenge again.
+	Forget(ctx context.Context, r Request)
+}
+
+// Request says whose token, for what. The cache key comes only from the
+// verified identity and the scope set, never from anything else the caller sent.
+type Request struct {
+	Identity  *token.Identity
+	Assertion string   // the add-in's token, for On-Behalf-Of
+	Scopes    []string // nil: every configured scope; any case, each one configured
+	Claims    string   // the answer to a claims challenge: goes to Entra, replaces the cached token
+	Refused   bool     // Graph refused the token Get gave: get a fresh one, replacing it
+}
+
+// Grant is a Graph token and where it came from.
+type Grant struct {
+	entra.Token
+	Source tokencache.Source // memory, table or entra
+}
+
+// FromEntra is the Source of a token just exchanged.
+const FromEntra tokencache.Source = "entra"
+
+// mode is what a request asks of the cache and of Entra, worked out once.
+type mode int
+
+const (
+	cached    mode = iota // the cache if it has one, else an exchange
+	answering             // claims for Entra: exchange, replace the cached token
+	replacing             // Graph refused the token: a fresh exchange past MSAL's cache too
+)
+
+func (r Request) mode() mode {
+	switch {
+	case r.Claims != "":
+		return answering
+	case r.Refused:
+		return replacing
+	}
+	return cached
+}
+
+// Exchanger is On-Behalf-Of (obo.Client in production).
+type Exchanger interface {
+	Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (entra.Token, error)
+	// ExchangeFresh skips every cache on the way, for a token Graph refused.
+	ExchangeFresh(ctx context.Context, assertion, tenantID string, scopes []string) (entra.Token, error)
+}
+
+// Config is what a Broker works with.
+type Config struct {
+	Scopes    []string // GRAPH_SCOPES, as configured
+	Cache     *tokencache.Cache
+	Exchanger Exchanger
+}
 
 // exchangeTimeout bounds a shared exchange, which outlives any one caller's
 // cancellation so that the others waiting on it still get the answer.
 const exchangeTimeout = 30 * time.Second
 
-// Exchanger is On-Behalf-Of (obo.Client in production).
-type Exchanger interface {
-	Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (obo.Token, error)
-	// ExchangeFresh skips every cache on the way, for a token Graph refused.
-	ExchangeFresh(ctx context.Context, assertion, tenantID string, scopes []string) (obo.Token, error)
+// Broker gets Graph tokens for verified callers. It is safe for concurrent use.
+type Broker struct {
+	cfg     Config
+	flights singleflight.Group
 }
 
-// Source gets Graph tokens for verified callers.
-type Source struct {
-	cache    *tokencache.Cache
-	exchange Exchanger
-	scopes   []string // GRAPH_SCOPES: graph-proxy asks for all of them
-	flights  singleflight.Group
-}
+// New returns a Broker.
+func New(cfg Config) *Broker { return &Broker{cfg: cfg} }
 
-// New returns a Source; scopes are the configured Graph scopes.
-func New(cache *tokencache.Cache, exchange Exchanger, scopes []string) *Source {
-	return &Source{cache: cache, exchange: exchange, scopes: scopes}
-}
-
-// FromEntra is the Result source of a token just exchanged.
-const FromEntra tokencache.Source = "entra"
-
-// Result is a Graph token and where it came from.
-type Result struct {
-	Token  tokencache.Token
-	Source tokencache.Source // memory, table or entra
-}
-
-// Request says what to get. The cache key comes only from the verified
-// identity and the scope set, never from anything else the caller sent.
-type Request struct {
-	Identity  *token.Identity
-	Assertion string   // the add-in's token, for On-Behalf-Of
-	Scopes    []string // nil: all configured scopes
-	Claims    string   // a claims-challenge answer: skips the cache, goes to Entra
-	Fresh     bool     // Graph refused the cached token: replace it
-}
-
-// Get returns a Graph token for the request. Errors are *problem.Error.
-func (s *Source) Get(ctx context.Context, r Request) (Result, error) {
-	scopes := r.Scopes
-	if len(scopes) == 0 {
-		scopes = s.scopes
+// Get implements Tokens.
+func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
+	scopes, err := b.scopes(r.Scopes)
+	if err != nil {
+		return Grant{}, err
 	}
-	key := tokencache.Key{TenantID: r.Identity.TenantID, ObjectID: r.Identity.ObjectID, Scopes: scopes}
-	if r.Claims == "" && !r.Fresh {
-		if t, src, ok := s.cache.Get(ctx, key); ok {
-			return Result{Token: t, Source: src}, nil
+	key := b.key(r.Identity, scopes)
+	m := r.mode()
+	if m == cached {
+		if t, src, ok := b.cfg.Cache.Get(ctx, key); ok {
+			return Grant{t, src}, nil
 		}
 	}
-	v, err, _ := s.flights.Do(flightKey(key, r), func() (any, error) {
+	v, err, _ := b.flights.Do(flightKey(key, r, m), func() (any, error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exchangeTimeout)
 		defer cancel()
-		if r.Claims == "" && !r.Fresh { // another flight may have filled it meanwhile
-			if t, src, ok := s.cache.Get(ctx, key); ok {
-				return Result{Token: t, Source: src}, nil
-			}
-		}
-		var t obo.Token
+		var t entra.Token
 		var err error
-		if r.Fresh && r.Claims == "" {
-			t, err = s.exchange.ExchangeFresh(ctx, r.Assertion, r.Identity.TenantID, scopes)
-		} else {
-			t, err = s.exchange.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, r.Claims)
+		switch m {
+		case cached:
+			if t, src, ok := b.cfg.Cache.Get(ctx, key); ok { // another flight may have filled it meanwhile
+				return Grant{t, src}, nil
+			}
+			t, err = b.cfg.Exchanger.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, "")
+		case answering:
+			t, err = b.cfg.Exchanger.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, r.Claims)
+		case replacing:
+			t, err = b.cfg.Exchanger.ExchangeFresh(ctx, r.Assertion, r.Identity.TenantID, scopes)
 		}
 		if err != nil {
 			return nil, err
 		}
-		tok := tokencache.Token(t)
-		if r.Fresh || r.Claims != "" {
+		if m != cached {
 			// The cached token was refused or lacks the claims: the new one
 			// replaces it even if the old one would live longer.
-			s.cache.Delete(ctx, key)
+			b.cfg.Cache.Delete(ctx, key)
 		}
-		s.cache.Put(ctx, key, tok)
-		return Result{Token: tok, Source: FromEntra}, nil
+		b.cfg.Cache.Put(ctx, key, t)
+		return Grant{t, FromEntra}, nil
 	})
 	if err != nil {
-		return Result{}, err
+		return Grant{}, err
 	}
-	return v.(Result), nil
+	return v.(Grant), nil
 }
 
-// GraphToken is graph-proxy's view: all configured scopes, the access token only.
-func (s *Source) GraphToken(ctx context.Context, id *token.Identity, assertion string, fresh bool) (string, error) {
-	res, err := s.Get(ctx, Request{Identity: id, Assertion: assertion, Fresh: fresh})
-	if err != nil {
-		return "", err
+// Forget implements Tokens.
+func (b *Broker) Forget(ctx context.Context, r Request) {
+	if scopes, err := b.scopes(r.Scopes); err == nil {
+		b.cfg.Cache.Delete(ctx, b.key(r.Identity, scopes))
 	}
-	return res.Token.AccessToken, nil
+}
+
+func (b *Broker) key(id *token.Identity, scopes []string) tokencache.Key {
+	return tokencache.Key{TenantID: id.TenantID, ObjectID: id.ObjectID, Scopes: scopes}
+}
+
+// scopes maps the scopes asked for, in any case, to GRAPH_SCOPES as
+// configured; nil asks for all of them. A scope not configured is the caller's
+// mistake, named in the problem.
+func (b *Broker) scopes(asked []string) ([]string, error) {
+	if len(asked) == 0 {
+		return b.cfg.Scopes, nil
+	}
+	out := make([]string, 0, len(asked))
+	for _, a := range asked {
+		i := indexFold(b.cfg.Scopes, a)
+		if i < 0 {
+			return nil, problem.New(problem.BadRequest, "Scope %.64q is not one of GRAPH_SCOPES (%s).", a, strings.Join(b.cfg.Scopes, ", "))
+		}
+		if indexFold(out, b.cfg.Scopes[i]) < 0 {
+			out = append(out, b.cfg.Scopes[i])
+		}
+	}
+	return out, nil
+}
+
+func indexFold(list []string, s string) int {
+	for i, v := range list {
+		if strings.EqualFold(v, s) {
+			return i
+		}
+	}
+	return -1
 }
 
 // flightKey joins concurrent requests that would make the same exchange: same
-// cache entry (user and scope set), same kind of request.
-func flightKey(k tokencache.Key, r Request) string {
-	kind := "cached"
-	if r.Claims != "" {
+// cache entry (user and scope set), same mode, same claims.
+func flightKey(k tokencache.Key, r Request, m mode) string {
+	switch m {
+	case answering:
 		sum := sha256.Sum256([]byte(r.Claims))
-		kind = "claims:" + hex.EncodeToString(sum[:8])
-	} else if r.Fresh {
-		kind = "fresh"
+		return k.String() + "|claims:" + hex.EncodeToString(sum[:8])
+	case replacing:
+		return k.String() + "|fresh"
 	}
-	return k.String() + "|" + kind
-}
-
-// ForgetGraphToken drops the caller's cached token for the configured scopes,
-// after Graph refused it (graph-proxy).
-func (s *Source) ForgetGraphToken(ctx context.Context, id *token.Identity) {
-	s.cache.Delete(ctx, tokencache.Key{TenantID: id.TenantID, ObjectID: id.ObjectID, Scopes: s.scopes})
+	return k.String() + "|cached"
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
 
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/problem"
 )
 
@@ -98,7 +99,6 @@ var (
 
 const (
 	defaultRetryAfter = 5 * time.Second
-	maxRetryAfter     = 5 * time.Minute
 
 	credentialAdvice = "Entra ID did not accept this server's app credentials. Check the app registration and the credential setting " +
 		"(ADDIN_CLIENT_SECRET, ADDIN_CLIENT_CERTIFICATE_PATH or ADDIN_FEDERATED_IDENTITY_CLIENT_ID); details are in the server logs."
@@ -156,17 +156,15 @@ func parseEntraError(status int, header http.Header, body []byte) *entraError {
 func classify(e *entraError) *problem.Error {
 	switch {
 	case e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Name == "temporarily_unavailable" || e.Name == "server_error":
-		p := problem.New(problem.UpstreamUnavailable, "Entra ID is unavailable or throttling (HTTP %d); retry after %s.", e.Status, seconds(e.RetryAfter))
-		p.RetryAfter = e.RetryAfter
-		return p
+		return problem.New(problem.UpstreamUnavailable, "Entra ID is unavailable or throttling (HTTP %d); retry after %d s.", e.Status, entra.Seconds(e.RetryAfter)).
+			WithRetryAfter(e.RetryAfter)
 	case e.has(consentCodes) || e.SubError == "consent_required":
 		return problem.New(problem.ConsentRequired,
 			"The user or an administrator has not consented to the add-in's Microsoft Graph permissions (%s). Open the consent dialog (fallback authentication), or have an administrator grant consent.", e.aadsts())
 	case e.Claims != "" || e.has(challengeCodes):
-		p := problem.New(problem.ClaimsChallenge,
-			"Conditional Access requires more from the user (%s), such as multi-factor authentication. Get a new token with the claims (getAccessToken's authChallenge, or MSAL's claims) and retry.", e.aadsts())
-		p.Claims = e.Claims
-		return p
+		return problem.New(problem.ClaimsChallenge,
+			"Conditional Access requires more from the user (%s), such as multi-factor authentication. Get a new token with the claims (getAccessToken's authChallenge, or MSAL's claims) and retry.", e.aadsts()).
+			WithClaims(e.Claims)
 	case e.has(expiredCodes) || e.SubError == "bad_token":
 		return problem.New(problem.TokenExpired,
 			"Entra ID found the add-in's token expired or invalid when exchanging it (%s). Get a fresh token and retry once; if it persists, check the server's clock.", e.aadsts())
@@ -209,9 +207,8 @@ func classifyError(err error) (*problem.Error, *entraError) {
 		e := parseEntraError(ce.Resp.StatusCode, ce.Resp.Header, body)
 		return classify(e), e
 	case unreachable(err):
-		p := problem.New(problem.UpstreamUnavailable, "Entra ID did not answer in time; retry after %s.", seconds(defaultRetryAfter))
-		p.RetryAfter = defaultRetryAfter
-		return p, nil
+		return problem.New(problem.UpstreamUnavailable, "Entra ID did not answer in time; retry after %d s.", entra.Seconds(defaultRetryAfter)).
+			WithRetryAfter(defaultRetryAfter), nil
 	case untrusted(err):
 		return problem.New(problem.ServerMisconfigured, "This server does not trust Entra ID's TLS certificate; check ENTRA_AUTHORITY_HOST and the certificate store (SSL_CERT_FILE). Details are in the server logs."), nil
 	}
@@ -225,14 +222,12 @@ func classifyIdentity(ie *identityError) *problem.Error {
 	if errors.As(ie.err, &af) && af.RawResponse != nil {
 		if st := af.RawResponse.StatusCode; st == http.StatusTooManyRequests || st >= 500 {
 			ra := retryAfter(af.RawResponse.Header)
-			p := problem.New(problem.UpstreamUnavailable, "The managed identity endpoint is unavailable (HTTP %d); retry after %s.", st, seconds(ra))
-			p.RetryAfter = ra
-			return p
+			return problem.New(problem.UpstreamUnavailable, "The managed identity endpoint is unavailable (HTTP %d); retry after %d s.", st, entra.Seconds(ra)).
+				WithRetryAfter(ra)
 		}
 	} else if unreachable(ie.err) {
-		p := problem.New(problem.UpstreamUnavailable, "The managed identity endpoint did not answer in time; retry after %s.", seconds(defaultRetryAfter))
-		p.RetryAfter = defaultRetryAfter
-		return p
+		return problem.New(problem.UpstreamUnavailable, "The managed identity endpoint did not answer in time; retry after %d s.", entra.Seconds(defaultRetryAfter)).
+			WithRetryAfter(defaultRetryAfter)
 	}
 	return problem.New(problem.ServerMisconfigured,
 		"The managed identity named by ADDIN_FEDERATED_IDENTITY_CLIENT_ID could not get a token: check that it is assigned to the Function App. Details are in the server logs.")
@@ -256,32 +251,12 @@ func untrusted(err error) bool {
 	return errors.As(err, &cv) || errors.As(err, &ua) || errors.As(err, &he) || errors.As(err, &ci)
 }
 
-// retryAfter reads Retry-After (seconds or an HTTP date), defaulting to a few
-// seconds and capped so a bad header cannot park the task pane.
+// retryAfter reads Retry-After, defaulting to a few seconds.
 func retryAfter(h http.Header) time.Duration {
-	d := time.Duration(0)
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if n, err := strconv.Atoi(v); err == nil {
-			d = time.Duration(n) * time.Second
-		} else if t, err := http.ParseTime(v); err == nil {
-			d = time.Until(t).Round(time.Second)
-		}
+	if d, ok := entra.RetryAfter(h, time.Now()); ok && d > 0 {
+		return d
 	}
-	switch {
-	case d <= 0:
-		return defaultRetryAfter
-	case d > maxRetryAfter:
-		return maxRetryAfter
-	}
-	return d
-}
-
-func seconds(d time.Duration) string {
-	n := int((d + time.Second - 1) / time.Second)
-	if n == 1 {
-		return "1 second"
-	}
-	return strconv.Itoa(n) + " seconds"
+	return defaultRetryAfter
 }
 
 func firstLine(s string) string {

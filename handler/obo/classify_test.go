@@ -12,6 +12,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/problem"
 )
 
@@ -115,7 +116,7 @@ func TestClassify(t *testing.T) {
 			body: body("server_error", 50000, "There was an error issuing a token or an issue with our sign-in service.")},
 		{name: "504 from a gateway", status: 504, want: problem.UpstreamUnavailable, wantRetry: defaultRetryAfter, body: "<html>Gateway Timeout</html>"},
 		{name: "Retry-After as a date", status: 503, retryAfter: time.Now().Add(42 * time.Second).UTC().Format(http.TimeFormat), want: problem.UpstreamUnavailable, wantRetry: 42 * time.Second},
-		{name: "Retry-After too long", status: 429, retryAfter: "86400", want: problem.UpstreamUnavailable, wantRetry: maxRetryAfter},
+		{name: "Retry-After too long", status: 429, retryAfter: "86400", want: problem.UpstreamUnavailable, wantRetry: entra.MaxRetryAfter},
 		{name: "Retry-After garbage", status: 429, retryAfter: "soon", want: problem.UpstreamUnavailable, wantRetry: defaultRetryAfter},
 	}
 	for _, tc := range cases {

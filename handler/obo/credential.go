@@ -2,14 +2,12 @@ package obo
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -91,19 +89,4 @@ func tokenExchangeAudience(authorityHost string) string {
 		}
 	}
 	return "api://AzureADTokenExchange"
-}
-
-// defaultHTTPClient bounds every step of a call to Entra and follows no
-// redirect: a token request carries a credential, and Entra never redirects it.
-func defaultHTTPClient() *http.Client {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
-	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = 20 * time.Second
-	t.MaxIdleConnsPerHost = 32
-	return &http.Client{
-		Transport:     t,
-		Timeout:       30 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
 }

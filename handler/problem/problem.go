@@ -1,5 +1,5 @@
-// Package problem is the error contract every Function answers with
-// (DESIGN.md section 4): RFC 9457 application/problem+json carrying the stable
+// Package problem is the error contract every Function answers with:
+// RFC 9457 application/problem+json carrying the stable
 // members code and action, the claims of a challenge, and a correlation ID, with
 // RFC 6750 WWW-Authenticate on 401s. The task pane acts on action alone.
 //
@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/addinsso/addinsso/handler/entra"
 )
 
 // Action tells the task pane what to do next.
@@ -107,6 +109,24 @@ func (e *Error) WithCause(err error) *Error {
 	return e
 }
 
+// WithClaims attaches the claims a challenge asks for (auth_challenge).
+func (e *Error) WithClaims(claims string) *Error {
+	e.Claims = claims
+	return e
+}
+
+// WithRetryAfter says how long the task pane should wait (retry_later).
+func (e *Error) WithRetryAfter(d time.Duration) *Error {
+	e.RetryAfter = d
+	return e
+}
+
+// WithStatus answers with status instead of the code's (429 when Graph throttles).
+func (e *Error) WithStatus(status int) *Error {
+	e.Status = status
+	return e
+}
+
 // StatusCode is the HTTP status the problem is answered with.
 func (e *Error) StatusCode() int {
 	if e.Status != 0 {
@@ -153,7 +173,7 @@ func Write(w http.ResponseWriter, e *Error, correlationID string) {
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if e.RetryAfter > 0 {
-		secs := int((e.RetryAfter + time.Second - 1) / time.Second)
+		secs := entra.Seconds(e.RetryAfter)
 		body.RetryAfter = secs
 		h.Set("Retry-After", strconv.Itoa(secs))
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -33,8 +34,7 @@ func TestEveryCodeAnswersItsContract(t *testing.T) {
 
 func TestChallengeAndRetry(t *testing.T) {
 	claims := `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
-	e := New(ClaimsChallenge, "step up")
-	e.Claims = claims
+	e := New(ClaimsChallenge, "step up").WithClaims(claims)
 	rec := httptest.NewRecorder()
 	Write(rec, e, "")
 	www := rec.Header().Get("WWW-Authenticate")
@@ -47,8 +47,7 @@ func TestChallengeAndRetry(t *testing.T) {
 		t.Errorf("body = %+v", b)
 	}
 
-	e = New(UpstreamUnavailable, "slow down")
-	e.RetryAfter, e.Status = 1500*time.Millisecond, http.StatusTooManyRequests
+	e = New(UpstreamUnavailable, "slow down").WithRetryAfter(1500 * time.Millisecond).WithStatus(http.StatusTooManyRequests)
 	rec = httptest.NewRecorder()
 	Write(rec, e, "")
 	json.Unmarshal(rec.Body.Bytes(), &b)
@@ -73,6 +72,35 @@ func TestUnknownCodePanics(t *testing.T) {
 		}
 	}()
 	New("made_up", "x")
+}
+
+// TestEveryCodeHasItsReadmeSection: a problem's type URI points at the
+// README section of its code, so every code has one, and the README documents
+// no code that does not exist.
+func TestEveryCodeHasItsReadmeSection(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[Code]bool{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		if name, ok := strings.CutPrefix(line, "### `"); ok && strings.HasSuffix(name, "`") {
+			documented[Code(strings.TrimSuffix(name, "`"))] = true
+		}
+	}
+	for code := range kinds {
+		if !documented[code] {
+			t.Errorf("README.md has no section ### `%s` (the problem's type URI points there)", code)
+		}
+	}
+	for code := range documented {
+		if _, ok := kinds[code]; !ok {
+			t.Errorf("README.md documents %q, which is not a code", code)
+		}
+	}
+	if !strings.HasPrefix(TypeBase, "https://") || !strings.HasSuffix(TypeBase, "README.md#") {
+		t.Errorf("TypeBase %q does not point at the README", TypeBase)
+	}
 }
 
 type errStr string

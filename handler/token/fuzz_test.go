@@ -30,7 +30,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add("..")
 	f.Add("a.b.c")
 	f.Add(b64(`{"alg":"RS256","kid":"x","jku":"https://evil"}`) + ".e30.c2ln")
-	v := New(baseConfig())
+	v := New(baseConfig(), baseOptions())
 	f.Fuzz(func(t *testing.T, raw string) {
 		id, err := v.Verify(context.Background(), raw)
 		if err == nil {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -33,6 +34,7 @@ type keySet struct {
 // maxAge, and keeps the last good set when Entra cannot be reached.
 type keySource struct {
 	client          *http.Client
+	log             *slog.Logger
 	v1URL, v2URL    string // discovery documents
 	refreshInterval time.Duration
 	retryInterval   time.Duration // after a failed fetch
@@ -106,6 +108,7 @@ func (s *keySource) refresh(ctx context.Context, seen *keySet, unknownKid bool) 
 	next, err := s.fetch(fetchCtx, cur)
 	if err != nil {
 		s.lastFailure = now
+		s.log.WarnContext(ctx, "token: Entra ID's signing keys could not be fetched; keeping the last good ones", "error", err.Error(), "have_keys", cur != nil)
 		return cur, fmt.Errorf("%w: %v", errEntraUnavailable, err)
 	}
 	s.lastFailure = time.Time{}

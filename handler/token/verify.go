@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -27,6 +28,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/addinsso/addinsso/handler/config"
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/lru"
 	"github.com/addinsso/addinsso/handler/problem"
 )
@@ -41,38 +43,31 @@ const (
 	ClockSkew = 5 * time.Minute
 )
 
-// Config says which tokens a Verifier accepts.
+// Config says which tokens a Verifier accepts; main fills it from the
+// validated settings.
 type Config struct {
 	ClientID       string
 	AppIDURI       string   // also accepted as the audience of v1.0 tokens
-	TenantID       string   // config.MultiTenant or one tenant's ID
-	AllowedTenants []string // empty: all
+	TenantID       string   // config.MultiTenant or one tenant's ID, lower case
+	AllowedTenants []string // lower case; empty: all
 	RequiredScope  string
 	MFA            config.MFAPolicy
 	AuthorityHost  string // e.g. https://login.microsoftonline.com
-
-	// Client fetches Entra's metadata; nil uses a client with a 10 s timeout.
-	Client *http.Client
-	// Now is the clock; nil uses time.Now.
-	Now func() time.Time
-	// KeyRefreshInterval is the least time between JWKS refreshes caused by an
-	// unknown kid; zero means 5 minutes.
-	KeyRefreshInterval time.Duration
-	// MemoSize bounds the verified-token memo; zero means 10,000 tokens.
-	MemoSize int
 }
 
-// FromConfig takes the verifier's settings from the handler's configuration.
-func FromConfig(c *config.Config) Config {
-	return Config{
-		ClientID:       c.ClientID,
-		AppIDURI:       c.AppIDURI,
-		TenantID:       c.TenantID,
-		AllowedTenants: c.AllowedTenants,
-		RequiredScope:  c.RequiredScope,
-		MFA:            c.MFA,
-		AuthorityHost:  c.AuthorityHost,
-	}
+// Options tunes a Verifier; the zero value is the production setting.
+type Options struct {
+	// Logger receives failed key fetches. nil: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. nil: time.Now.
+	Now func() time.Time
+	// HTTPClient fetches Entra's metadata. nil: entra.HTTPClient().
+	HTTPClient *http.Client
+	// KeyRefreshInterval is the least time between JWKS refreshes caused by an
+	// unknown kid. 0: 5 minutes.
+	KeyRefreshInterval time.Duration
+	// MemoSize bounds the verified-token memo. 0: 10,000 tokens.
+	MemoSize int
 }
 
 // Verifier verifies tokens and remembers the verified ones until they expire,
@@ -86,36 +81,40 @@ type Verifier struct {
 
 // New returns a Verifier. It makes no network call: Entra's metadata is fetched
 // when the first token arrives.
-func New(cfg Config) *Verifier {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+func New(cfg Config, opts Options) *Verifier {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
 	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	if cfg.KeyRefreshInterval == 0 {
-		cfg.KeyRefreshInterval = 5 * time.Minute
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = entra.HTTPClient()
 	}
-	if cfg.MemoSize == 0 {
-		cfg.MemoSize = 10_000
+	if opts.KeyRefreshInterval == 0 {
+		opts.KeyRefreshInterval = 5 * time.Minute
+	}
+	if opts.MemoSize == 0 {
+		opts.MemoSize = 10_000
 	}
 	// common's discovery documents give the issuers as {tenantid} templates, for
 	// every tenant; a single-tenant API enforces its tenant as policy, after the
 	// signature, like the allow-list.
-	base := strings.TrimRight(cfg.AuthorityHost, "/") + "/common"
+	base := cfg.AuthorityHost + "/common"
 	return &Verifier{
 		cfg: cfg,
 		keys: &keySource{
-			client:          cfg.Client,
+			client:          opts.HTTPClient,
+			log:             opts.Logger,
 			v2URL:           base + "/v2.0/.well-known/openid-configuration",
 			v1URL:           base + "/.well-known/openid-configuration",
-			refreshInterval: cfg.KeyRefreshInterval,
+			refreshInterval: opts.KeyRefreshInterval,
 			retryInterval:   5 * time.Second,
 			maxAge:          24 * time.Hour,
-			now:             cfg.Now,
+			now:             opts.Now,
 		},
-		memo: lru.New[[sha256.Size]byte, *Identity](cfg.MemoSize),
-		now:  cfg.Now,
+		memo: lru.New[[sha256.Size]byte, *Identity](opts.MemoSize),
+		now:  opts.Now,
 	}
 }
 
@@ -155,18 +154,15 @@ type claims struct {
 	ACRS       []string     `json:"acrs"`
 }
 
-var (
-	kidPattern  = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,128}$`)
-	guidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-)
+var kidPattern = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,128}$`)
 
 // Verify checks raw and returns who the caller is. Errors are *problem.Error.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	if raw == "" {
-		return nil, problem.New(problem.MissingToken, "send the add-in's access token as X-Addin-Authorization: Bearer <token>")
+		return nil, problem.New(problem.MissingToken, "Send the add-in's access token as X-Addin-Authorization: Bearer <token>.")
 	}
 	if len(raw) > MaxTokenBytes {
-		return nil, invalid("the token is larger than %d bytes", MaxTokenBytes)
+		return nil, invalid("The token is larger than %d bytes.", MaxTokenBytes)
 	}
 	now := v.now()
 	memoKey := sha256.Sum256([]byte(raw))
@@ -186,25 +182,25 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Iden
 	encHeader, rest, ok1 := strings.Cut(raw, ".")
 	encPayload, encSig, ok2 := strings.Cut(rest, ".")
 	if !ok1 || !ok2 || strings.Contains(encSig, ".") || encHeader == "" || encPayload == "" {
-		return nil, none, invalid("the token is not a compact JWS (header.payload.signature)")
+		return nil, none, invalid("The token is not a compact JWS (header.payload.signature).")
 	}
 	if encSig == "" {
-		return nil, none, invalid("the token is unsigned")
+		return nil, none, invalid("The token is unsigned.")
 	}
 	if len(encHeader) > maxHeaderBytes {
-		return nil, none, invalid("the token header is larger than %d bytes", maxHeaderBytes)
+		return nil, none, invalid("The token header is larger than %d bytes.", maxHeaderBytes)
 	}
 	var h header
 	if err := decodeSegment(encHeader, &h); err != nil {
-		return nil, none, invalid("the token header is not base64url JSON")
+		return nil, none, invalid("The token header is not base64url JSON.")
 	}
 	kid, err := h.check()
 	if err != nil {
-		return nil, none, invalid("%v", err)
+		return nil, none, invalid("The token header is refused: %v.", err)
 	}
 	var c claims
 	if err := decodeSegment(encPayload, &c); err != nil {
-		return nil, none, invalid("the token payload is not base64url JSON with Entra's claim types")
+		return nil, none, invalid("The token payload is not base64url JSON with Entra's claim types.")
 	}
 	if err := v.checkClaims(&c, now); err != nil {
 		return nil, none, err
@@ -215,17 +211,17 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Iden
 		return nil, none, unavailable(err)
 	}
 	if want := issuer(ks, c.Ver, c.Tid); c.Iss != want {
-		return nil, none, invalid("issuer %q is not %q (the issuer of a v%s token of tenant %s)", c.Iss, want, c.Ver, c.Tid)
+		return nil, none, invalid("Issuer %q is not %q (the issuer of a v%s token of tenant %s).", c.Iss, want, c.Ver, c.Tid)
 	}
 	key, err := v.keys.key(ctx, ks, kid)
 	if errors.Is(err, errEntraUnavailable) {
 		return nil, none, unavailable(err)
 	}
 	if err != nil {
-		return nil, none, invalid("the token is signed with a key Entra ID does not publish")
+		return nil, none, invalid("The token is signed with a key Entra ID does not publish.")
 	}
 	if _, err := jws.VerifyCompactFast(key, []byte(raw), jwa.RS256()); err != nil {
-		return nil, none, invalid("the token's signature does not verify")
+		return nil, none, invalid("The token's signature does not verify.")
 	}
 
 	if err := v.checkPolicy(&c); err != nil {
@@ -252,26 +248,26 @@ func (h *header) check() (kid string, err error) {
 
 func (v *Verifier) checkClaims(c *claims, now time.Time) error {
 	if c.Exp == nil {
-		return invalid("the token has no exp (expiry)")
+		return invalid("The token has no exp (expiry).")
 	}
 	if now.After(c.Exp.Add(ClockSkew)) {
-		return problem.New(problem.TokenExpired, "the token expired at %s; get a fresh one from Office (or MSAL) and retry", c.Exp.UTC().Format(time.RFC3339))
+		return problem.New(problem.TokenExpired, "The token expired at %s; get a fresh one from Office (or MSAL) and retry.", c.Exp.UTC().Format(time.RFC3339))
 	}
 	if c.Nbf != nil && now.Add(ClockSkew).Before(c.Nbf.Time) {
-		return invalid("the token is not valid before %s; check the clocks", c.Nbf.UTC().Format(time.RFC3339))
+		return invalid("The token is not valid before %s; check the clocks.", c.Nbf.UTC().Format(time.RFC3339))
 	}
 	if c.Ver != "1.0" && c.Ver != "2.0" {
-		return invalid("token version %q is neither 1.0 nor 2.0", c.Ver)
+		return invalid("Token version %q is neither 1.0 nor 2.0.", c.Ver)
 	}
-	if !guidPattern.MatchString(c.Tid) {
-		return invalid("the token has no tenant ID (tid)")
+	if !entra.IsGUID(c.Tid) {
+		return invalid("The token has no tenant ID (tid).")
 	}
 	if !v.audienceOK(c) {
 		want := v.cfg.ClientID
 		if c.Ver == "1.0" && v.cfg.AppIDURI != "" {
 			want += " or " + v.cfg.AppIDURI
 		}
-		return invalid("audience %q is not this API (%s); the task pane must ask for a token for the add-in's own app registration", c.Aud.String(), want)
+		return invalid("Audience %q is not this API (%s); the task pane must ask for a token for the add-in's own app registration.", c.Aud.String(), want)
 	}
 	return nil
 }
@@ -299,19 +295,21 @@ func issuer(ks *keySet, ver, tid string) string {
 
 func (v *Verifier) checkPolicy(c *claims) error {
 	if c.Scp == "" || c.Idtyp == "app" {
-		return invalid("the token is app-only (no scp); this API acts for a signed-in user")
+		return invalid("The token is app-only (no scp); this API acts for a signed-in user.")
 	}
-	if !guidPattern.MatchString(c.Oid) {
-		return invalid("the token has no user object ID (oid)")
+	if !entra.IsGUID(c.Oid) {
+		return invalid("The token has no user object ID (oid).")
 	}
-	if v.cfg.TenantID != config.MultiTenant && c.Tid != strings.ToLower(v.cfg.TenantID) {
-		return problem.New(problem.TenantNotAllowed, "tenant %s is not the tenant this API serves", c.Tid)
+	// Entra writes IDs in lower case; the cache key and the allow-lists do too.
+	c.Tid, c.Oid = strings.ToLower(c.Tid), strings.ToLower(c.Oid)
+	if v.cfg.TenantID != config.MultiTenant && c.Tid != v.cfg.TenantID {
+		return problem.New(problem.TenantNotAllowed, "Tenant %s is not the tenant this API serves.", c.Tid)
 	}
 	if len(v.cfg.AllowedTenants) > 0 && !slices.Contains(v.cfg.AllowedTenants, c.Tid) {
-		return problem.New(problem.TenantNotAllowed, "tenant %s is not in ADDIN_ALLOWED_TENANTS", c.Tid)
+		return problem.New(problem.TenantNotAllowed, "Tenant %s is not in ADDIN_ALLOWED_TENANTS.", c.Tid)
 	}
 	if !slices.Contains(strings.Fields(c.Scp), v.cfg.RequiredScope) {
-		return problem.New(problem.InsufficientScope, "the token's scopes (%s) lack %q; expose it on the app registration and request it", c.Scp, v.cfg.RequiredScope)
+		return problem.New(problem.InsufficientScope, "The token's scopes (%s) lack %q; expose it on the app registration and request it.", c.Scp, v.cfg.RequiredScope)
 	}
 	return v.checkMFA(c)
 }
@@ -320,18 +318,16 @@ func (v *Verifier) checkMFA(c *claims) error {
 	switch p := v.cfg.MFA; p.Mode {
 	case config.MFAAMR:
 		if c.Ver == "2.0" && c.AMR == nil {
-			return problem.New(problem.ServerMisconfigured, "ADDIN_MFA_POLICY=amr needs v1.0 tokens but this is v2.0, which carries no amr: use acrs:<context id> or set requestedAccessTokenVersion to 1")
+			return problem.New(problem.ServerMisconfigured, "ADDIN_MFA_POLICY=amr needs v1.0 tokens but this is v2.0, which carries no amr: use acrs:<context id> or set requestedAccessTokenVersion to 1.")
 		}
 		if !slices.Contains(c.AMR, "mfa") {
-			e := problem.New(problem.MFARequired, "the token does not show multi-factor authentication (amr lacks mfa; Outlook desktop's token can be minted without it); sign in again with the claims")
-			e.Claims = `{"access_token":{"amr":{"essential":true,"values":["mfa"]}}}`
-			return e
+			return problem.New(problem.MFARequired, "The token does not show multi-factor authentication (amr lacks mfa; Outlook desktop's token can be minted without it); sign in again with the claims.").
+				WithClaims(`{"access_token":{"amr":{"essential":true,"values":["mfa"]}}}`)
 		}
 	case config.MFAACRS:
 		if !slices.Contains(c.ACRS, p.Context) {
-			e := problem.New(problem.MFARequired, "the token lacks authentication context %s (acrs); sign in again with the claims", p.Context)
-			e.Claims = fmt.Sprintf(`{"access_token":{"acrs":{"essential":true,"value":"%s"}}}`, p.Context)
-			return e
+			return problem.New(problem.MFARequired, "The token lacks authentication context %s (acrs); sign in again with the claims.", p.Context).
+				WithClaims(fmt.Sprintf(`{"access_token":{"acrs":{"essential":true,"value":"%s"}}}`, p.Context))
 		}
 	}
 	return nil
@@ -342,9 +338,8 @@ func invalid(format string, args ...any) *problem.Error {
 }
 
 func unavailable(err error) *problem.Error {
-	e := problem.New(problem.UpstreamUnavailable, "Entra ID's signing keys cannot be fetched right now, so the token cannot be verified")
-	e.RetryAfter = 5 * time.Second
-	return e.WithCause(err)
+	return problem.New(problem.UpstreamUnavailable, "Entra ID's signing keys cannot be fetched right now, so the token cannot be verified.").
+		WithRetryAfter(5 * time.Second).WithCause(err)
 }
 
 // decodeSegment decodes one unpadded base64url JWS segment into v.

@@ -1,23 +1,19 @@
-package tokencache
+package tokencache_test
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
-
-	"github.com/addinsso/addinsso/dev/azurite"
-	"github.com/addinsso/addinsso/handler/config"
-
 	"github.com/addinsso/addinsso/dev/capture"
+	"github.com/addinsso/addinsso/handler/config"
+	"github.com/addinsso/addinsso/handler/entra"
+	"github.com/addinsso/addinsso/handler/tokencache"
 )
 
 const (
@@ -81,99 +77,34 @@ func (l *logs) logger() *slog.Logger {
 }
 
 // token makes a distinctive access token and remembers it as a secret.
-func (l *logs) token(exp time.Time) Token {
+func (l *logs) token(exp time.Time) entra.Token {
 	b := make([]byte, 24)
 	rand.Read(b)
 	at := "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.graph-token-" + hex.EncodeToString(b)
 	l.mu.Lock()
 	l.secrets = append(l.secrets, at)
 	l.mu.Unlock()
-	return Token{AccessToken: at, ExpiresAt: exp, Scopes: []string{"User.Read", "Mail.Read", "profile"}}
+	return entra.Token{AccessToken: at, ExpiresAt: exp, Scopes: []string{"User.Read", "Mail.Read", "profile"}}
 }
 
-// tableName is a fresh table name, so tests sharing an Azurite never meet.
-func tableName() string {
-	b := make([]byte, 8)
-	rand.Read(b)
-	return "t" + hex.EncodeToString(b)
-}
-
-// env is one table in a running Azurite, with the settings to reach it.
-type env struct {
-	srv   *azurite.Server
-	table string
-	raw   *aztables.Client // the test's own view of the rows
-}
-
-func newEnv(t testing.TB, srv *azurite.Server) *env {
-	svc, err := aztables.NewServiceClientFromConnectionString(srv.ConnectionString(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := tableName()
-	return &env{srv: srv, table: name, raw: svc.NewClient(name)}
-}
-
-func (e *env) config(keys ...config.Key) config.TokenCache {
-	return config.TokenCache{ConnectionString: e.srv.ConnectionString(), Table: e.table, Keys: keys}
-}
-
-// cache is a new Cache on e's table: a fresh instance with an empty memory level.
-func (e *env) cache(t testing.TB, opts Options, keys ...config.Key) *Cache {
+// newCache is a new Cache over store: a fresh instance with an empty memory
+// level. Without keys it seals with k1.
+func newCache(t testing.TB, store tokencache.Store, opts tokencache.Options, keys ...config.Key) *tokencache.Cache {
 	t.Helper()
 	if len(keys) == 0 {
 		keys = []config.Key{testKey("k1")}
 	}
-	c, err := New(e.config(keys...), opts)
+	c, err := tokencache.New(tokencache.Config{Store: store, Keys: keys}, opts)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if c.table == nil {
-		t.Fatal("New with a connection string built a memory-only cache")
 	}
 	return c
 }
 
-// rawRow reads the stored entity of k as the service returns it.
-func (e *env) rawRow(t testing.TB, k Key) (map[string]any, []byte, error) {
-	t.Helper()
-	ek, err := k.canonical()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pk, rk := ek.rowKeys()
-	resp, err := e.raw.GetEntity(context.Background(), pk, rk, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(resp.Value, &m); err != nil {
-		t.Fatal(err)
-	}
-	return m, resp.Value, nil
+func keyOf(tenant, user string, scopes ...string) tokencache.Key {
+	return tokencache.Key{TenantID: tenant, ObjectID: user, Scopes: scopes}
 }
 
-func (e *env) count(t testing.TB) int {
-	t.Helper()
-	n := 0
-	pager := e.raw.NewListEntitiesPager(nil)
-	for pager.More() {
-		page, err := pager.NextPage(context.Background())
-		if err != nil {
-			if entityMissing(err) || errorCode(err) == string(aztables.TableNotFound) {
-				return 0
-			}
-			t.Fatal(err)
-		}
-		n += len(page.Entities)
-	}
-	return n
-}
-
-func keyOf(tenant, user string, scopes ...string) Key {
-	return Key{TenantID: tenant, ObjectID: user, Scopes: scopes}
-}
-
-func sameToken(a, b Token) bool {
+func sameToken(a, b entra.Token) bool {
 	return a.AccessToken == b.AccessToken && a.ExpiresAt.Equal(b.ExpiresAt) && strings.Join(a.Scopes, " ") == strings.Join(b.Scopes, " ")
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"slices"
 	"strings"
+
+	"github.com/addinsso/addinsso/handler/entra"
 )
 
 // Key identifies a cache entry. Build it only from the verified token (its
@@ -34,14 +36,14 @@ var (
 )
 
 // canonical validates k and returns its canonical form. Tenant and object IDs
-// must be GUIDs: they become Table Storage keys, which forbid / \ # ? and
-// control characters, and Entra only issues GUIDs, so anything else is refused
-// rather than escaped.
+// must be GUIDs: they become storage keys, where characters such as / \ # ?
+// are forbidden or special, and Entra only issues GUIDs, so anything else is
+// refused rather than escaped.
 func (k Key) canonical() (entryKey, error) {
-	if !isGUID(k.TenantID) {
+	if !entra.IsGUID(k.TenantID) {
 		return entryKey{}, errTenant
 	}
-	if !isGUID(k.ObjectID) {
+	if !entra.IsGUID(k.ObjectID) {
 		return entryKey{}, errObject
 	}
 	// Lower-casing the joined set once, then splitting it, costs fewer
@@ -71,27 +73,7 @@ func (k Key) String() string {
 	return e.tenant + "|" + e.object + "|" + e.scopes
 }
 
-// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form, either case.
-func isGUID(s string) bool {
-	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
-		return false
-	}
-	for i := range len(s) {
-		if !hexDigit[s[i]] && i != 8 && i != 13 && i != 18 && i != 23 {
-			return false
-		}
-	}
-	return true
-}
-
-var hexDigit = func() (t [256]bool) {
-	for _, c := range "0123456789abcdefABCDEF" {
-		t[c] = true
-	}
-	return t
-}()
-
-// rowKeys places an entry in the table: one partition per tenant, one row per
+// rowKeys places an entry in the store: one partition per tenant, one row per
 // user and scope set. The scope set is hashed so the row key has a fixed
 // length and only hex characters whatever the scopes are.
 func (e entryKey) rowKeys() (partitionKey, rowKey string) {

@@ -10,10 +10,10 @@ import (
 	"github.com/addinsso/addinsso/handler/config"
 )
 
-// sealer encrypts rows with AES-256-GCM under the first configured key and
-// opens them with any configured key, so keys can rotate: list the new key
-// first and keep the old one until the rows it sealed have expired (about an
-// hour, the lifetime of a Graph token).
+// sealer encrypts rows with AES-256-GCM (config checks each key is 32 bytes)
+// under the first configured key and opens them with any configured key, so
+// keys can rotate: list the new key first and keep the old one until the rows
+// it sealed have expired (about an hour, the lifetime of a Graph token).
 type sealer struct {
 	current string
 	aeads   map[string]cipher.AEAD
@@ -25,25 +25,16 @@ const aadLabel = "addinsso/tokencache/v1"
 
 func newSealer(keys []config.Key) (*sealer, error) {
 	if len(keys) == 0 {
-		return nil, errors.New("no key: Table Storage is configured, so cached tokens must be encrypted")
+		return nil, errors.New("no key: a shared store is configured, so cached tokens must be encrypted")
 	}
 	s := &sealer{current: keys[0].ID, aeads: make(map[string]cipher.AEAD, len(keys))}
 	for _, k := range keys {
-		if k.ID == "" {
-			return nil, errors.New("a key has no ID")
-		}
-		if _, dup := s.aeads[k.ID]; dup {
-			return nil, fmt.Errorf("key ID %q appears twice", k.ID)
-		}
-		if len(k.Secret) != 32 {
-			return nil, fmt.Errorf("key %q is %d bytes; AES-256 needs 32", k.ID, len(k.Secret))
-		}
 		block, err := aes.NewCipher(k.Secret)
-		if err != nil {
-			return nil, err
+		if err == nil {
+			s.aeads[k.ID], err = cipher.NewGCM(block)
 		}
-		if s.aeads[k.ID], err = cipher.NewGCM(block); err != nil {
-			return nil, err
+		if err != nil {
+			return nil, fmt.Errorf("key %q: %w", k.ID, err)
 		}
 	}
 	return s, nil

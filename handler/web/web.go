@@ -1,12 +1,10 @@
 // Package web is the HTTP plumbing every Function shares: correlation IDs,
-// structured request logs, reading the add-in's bearer token, per-request
-// deadlines and answering every error as a problem (DESIGN.md section 4).
+// structured request logs, per-request deadlines, and every error answered as
+// a problem (package problem), from a Function, the router or a panic.
 package web
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,21 +12,18 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/problem"
-	"github.com/addinsso/addinsso/handler/token"
 )
 
 // CorrelationHeader carries the correlation ID in and out.
 const CorrelationHeader = "X-Correlation-Id"
-
-// AddinAuthorization is where the task pane sends its token: Static Web Apps
-// replaces the Authorization header of /api calls with its own.
-const AddinAuthorization = "X-Addin-Authorization"
 
 var correlationPattern = regexp.MustCompile(`^[A-Za-z0-9._\-]{8,64}$`)
 
@@ -68,7 +63,7 @@ func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
 			req := c.Request()
 			id := req.Header.Get(CorrelationHeader)
 			if !correlationPattern.MatchString(id) {
-				id = newID()
+				id = entra.NewGUID()
 			}
 			ri := &requestInfo{correlationID: id, log: log}
 			c.Set("web.request", ri)
@@ -78,6 +73,13 @@ func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
 			defer cancel()
 			c.SetRequest(req.WithContext(ctx))
 
+			h := next
+			if req.Method == http.MethodOptions && c.Get(echo.ContextKeyHeaderAllow) != nil {
+				// The router would answer 204 with Allow, as for CORS preflight;
+				// this API serves no preflight, so OPTIONS is refused like any
+				// method a Function does not serve.
+				h = echo.MethodNotAllowedHandler
+			}
 			start := time.Now()
 			err := func() (err error) {
 				defer func() {
@@ -85,11 +87,11 @@ func Middleware(log *slog.Logger, timeout time.Duration) echo.MiddlewareFunc {
 						if v == http.ErrAbortHandler { // a deliberate abort of a streamed answer
 							panic(v)
 						}
-						err = problem.New(problem.InternalError, "an unexpected error occurred; the correlation ID finds it in the logs").
+						err = problem.New(problem.InternalError, "An unexpected error occurred; the correlation ID finds it in the logs.").
 							WithCause(fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
 					}
 				}()
-				return next(c)
+				return h(c)
 			}()
 			if err != nil {
 				c.Error(err) // answers through ErrorHandler, which records code and cause
@@ -152,6 +154,11 @@ func ErrorHandler(err error, c echo.Context) {
 		return
 	}
 	p := AsProblem(err)
+	if h := c.Response().Header(); p.Code == problem.MethodNotAllowed && h.Get("Allow") != "" {
+		// The router lists OPTIONS among the allowed methods; it is served nowhere.
+		methods := slices.DeleteFunc(strings.Split(h.Get("Allow"), ","), func(m string) bool { return strings.TrimSpace(m) == http.MethodOptions })
+		h.Set("Allow", strings.Join(methods, ","))
+	}
 	if ri, ok := c.Get("web.request").(*requestInfo); ok {
 		ri.code, ri.cause = p.Code, p.Cause
 	}
@@ -169,57 +176,14 @@ func AsProblem(err error) *problem.Error {
 	if errors.As(err, &he) {
 		switch he.Code {
 		case http.StatusNotFound:
-			return problem.New(problem.NotFound, "no Function serves this path")
+			return problem.New(problem.NotFound, "No Function serves this path.")
 		case http.StatusMethodNotAllowed:
-			return problem.New(problem.MethodNotAllowed, "this Function does not accept that method")
+			return problem.New(problem.MethodNotAllowed, "This Function does not accept that method.")
 		case http.StatusRequestEntityTooLarge:
-			return problem.New(problem.RequestTooLarge, "the request body is too large")
+			return problem.New(problem.RequestTooLarge, "The request body is too large.")
 		case http.StatusBadRequest:
-			return problem.New(problem.BadRequest, "the request is malformed")
+			return problem.New(problem.BadRequest, "The request is malformed.")
 		}
 	}
-	return problem.New(problem.InternalError, "an unexpected error occurred; the correlation ID finds it in the logs").WithCause(err)
-}
-
-// Authenticate verifies the add-in's token, read from X-Addin-Authorization
-// first, then Authorization, and returns who the caller is and the token itself
-// (the assertion for On-Behalf-Of). Errors are *problem.Error.
-func Authenticate(r *http.Request, v *token.Verifier) (*token.Identity, string, error) {
-	raw, header, err := bearerToken(r)
-	if err != nil {
-		return nil, "", err
-	}
-	id, err := v.Verify(r.Context(), raw)
-	var p *problem.Error
-	if header == "Authorization" && errors.As(err, &p) && p.Code == problem.InvalidToken {
-		// Behind Static Web Apps this is the platform's token, not the add-in's.
-		p.Detail += "; the token came from Authorization, which Static Web Apps replaces on /api calls: send it as " + AddinAuthorization
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	return id, raw, nil
-}
-
-// bearerToken reads the token and names the header it came from; "" means none was sent.
-func bearerToken(r *http.Request) (tok, header string, err error) {
-	v, header := r.Header.Get(AddinAuthorization), AddinAuthorization
-	if v == "" {
-		v, header = r.Header.Get("Authorization"), "Authorization"
-	}
-	if v == "" {
-		return "", "", nil
-	}
-	scheme, tok, ok := strings.Cut(v, " ")
-	tok = strings.TrimSpace(tok)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", header, problem.New(problem.InvalidToken, "the %s header must be \"Bearer <access token>\"", header)
-	}
-	return tok, header, nil
-}
-
-func newID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	return problem.New(problem.InternalError, "An unexpected error occurred; the correlation ID finds it in the logs.").WithCause(err)
 }

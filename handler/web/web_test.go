@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -57,7 +58,7 @@ func TestContextLogsCarryCorrelationID(t *testing.T) {
 	})
 	req := httptest.NewRequest("GET", "/x?token=eyJhbGciOi", nil)
 	req.Header.Set(CorrelationHeader, "corr-12345678")
-	req.Header.Set(AddinAuthorization, "Bearer eyJhbGciOi.secret.sig")
+	req.Header.Set("X-Addin-Authorization", "Bearer eyJhbGciOi.secret.sig")
 	e.ServeHTTP(httptest.NewRecorder(), req)
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	if len(lines) != 3 {
@@ -79,5 +80,33 @@ func TestCorrelationIDIsSanitised(t *testing.T) {
 	got := rec.Header().Get(CorrelationHeader)
 	if !correlationPattern.MatchString(got) || strings.Contains(logs.String(), "forged") {
 		t.Errorf("correlation ID %q, logs %s", got, logs.String())
+	}
+}
+
+// TestOptionsIsAMethodNotServed: OPTIONS on a Function's path is a
+// method_not_allowed problem with Allow, not the router's bare 204, and
+// every other route still works after it.
+func TestOptionsIsAMethodNotServed(t *testing.T) {
+	e := echo.New()
+	e.HTTPErrorHandler = ErrorHandler
+	e.Use(Middleware(slog.New(slog.DiscardHandler), time.Second))
+	e.GET("/api/x", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	for range 2 {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest("OPTIONS", "/api/x", nil))
+		if rec.Code != http.StatusMethodNotAllowed || rec.Header().Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(rec.Header().Get("Allow"), "GET") || !strings.Contains(rec.Body.String(), `"code":"method_not_allowed"`) {
+			t.Errorf("OPTIONS: %d %v %s", rec.Code, rec.Header(), rec.Body)
+		}
+		rec = httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest("GET", "/api/x", nil))
+		if rec.Code != http.StatusOK {
+			t.Errorf("GET after OPTIONS: %d", rec.Code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest("OPTIONS", "/nowhere", nil))
+	if rec.Code != http.StatusNotFound {
+		t.Errorf("OPTIONS on no route: %d, want 404", rec.Code)
 	}
 }

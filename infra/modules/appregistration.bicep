@@ -41,7 +41,7 @@ var requiredResourceAccess = [
 ]
 
 var api = {
-  // v2.0 access tokens: aud is the client ID and the issuer ends in /v2.0 (DESIGN.md 6).
+  // v2.0 access tokens: aud is the client ID and the issuer ends in /v2.0 (docs/architecture.md).
   requestedAccessTokenVersion: 2
   oauth2PermissionScopes: [
     {

@@ -1,10 +1,12 @@
-package tokencache
+package azuretable
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +17,12 @@ import (
 
 	"github.com/addinsso/addinsso/dev/azurite"
 	"github.com/addinsso/addinsso/dev/testca"
-	"github.com/addinsso/addinsso/handler/config"
+	"github.com/addinsso/addinsso/handler/entra"
+	"github.com/addinsso/addinsso/handler/tokencache"
+	"github.com/addinsso/addinsso/handler/tokencache/storetest"
 )
 
-const endpointEnv = "TOKENCACHE_TEST_ENDPOINT"
+const endpointEnv = "AZURETABLE_TEST_ENDPOINT"
 
 // TestEndpointWithCredential drives the production path, TOKEN_CACHE_ENDPOINT
 // with a token credential, against Azurite serving https and checking bearer
@@ -51,37 +55,39 @@ func TestEndpointWithCredential(t *testing.T) {
 // storageCredential stands in for the managed identity.
 type storageCredential struct {
 	mu     sync.Mutex
-	scopes []string
+	scopes [][]string
 }
 
 func (c *storageCredential) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.scopes = o.Scopes
+	c.scopes = append(c.scopes, o.Scopes)
 	return azcore.AccessToken{Token: azurite.UnsignedStorageToken(time.Now()), ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
 func endpointChild(t *testing.T, endpoint string) {
-	l := newLogs(t)
 	cred := &storageCredential{}
-	cfg := config.TokenCache{Endpoint: endpoint, Table: tableName(), Keys: []config.Key{testKey("k1")}}
-	opts := Options{Logger: l.logger(), Credential: cred}
-	writer, err := New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
+	// Azurite over TLS drops a kept-alive connection, unannounced, after a
+	// request body above about 64 KiB (the suite's largest row), and net/http
+	// does not resend a POST on it. Real rows stay far smaller, so this client
+	// is the production one but for opening a connection per request.
+	client := entra.HTTPClient()
+	client.Transport.(*http.Transport).DisableKeepAlives = true
+	t.Run("conformance", func(t *testing.T) {
+		storetest.Run(t, func(t *testing.T) tokencache.Store {
+			s, err := New(Config{Endpoint: endpoint, Table: tableName()}, Options{Credential: cred, HTTPClient: client})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+	if len(cred.scopes) == 0 {
+		t.Fatal("the credential was never asked for a token")
 	}
-	ctx := context.Background()
-	k := keyOf(tenantA, userA, scopes...)
-	tok := l.token(time.Now().Add(time.Hour))
-	writer.Put(ctx, k, tok)
-	reader, err := New(cfg, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, src, ok := reader.Get(ctx, k); !ok || src != Table || got.AccessToken != tok.AccessToken {
-		t.Fatalf("Get through TOKEN_CACHE_ENDPOINT = %v, %q\n%s", ok, src, l.String())
-	}
-	if len(cred.scopes) != 1 || cred.scopes[0] != "https://storage.azure.com/.default" {
-		t.Errorf("token requested for %v, want Table Storage's scope", cred.scopes)
+	for _, scopes := range cred.scopes {
+		if !slices.Equal(scopes, []string{"https://storage.azure.com/.default"}) {
+			t.Errorf("token requested for %v, want Table Storage's scope", scopes)
+		}
 	}
 }

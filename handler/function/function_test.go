@@ -1,0 +1,68 @@
+package function
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+)
+
+func fn(name, route string, methods ...string) Function {
+	json := `{"bindings":[{"type":"httpTrigger","direction":"in","route":"` + route + `","methods":["` + strings.Join(methods, `","`) + `"]},{"type":"http","direction":"out"}]}`
+	return Function{Name: name, JSON: []byte(json), Handler: func(c echo.Context) error { return c.String(http.StatusOK, name) }}
+}
+
+func TestMount(t *testing.T) {
+	e := echo.New()
+	if err := Mount(e, fn("a", "a", "get"), fn("b", "things/{*rest}", "get", "post")); err != nil {
+		t.Fatal(err)
+	}
+	for target, want := range map[string]string{"/api/a": "a", "/api/things/x/y": "b"} {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		if rec.Body.String() != want {
+			t.Errorf("GET %s served %q, want %q", target, rec.Body, want)
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		fns  []Function
+		want string
+	}{
+		{"same name", []Function{fn("a", "a", "get"), fn("a", "b", "get")}, "name a"},
+		{"same method and path", []Function{fn("a", "x", "get", "post"), fn("b", "x", "post")}, "POST /api/x"},
+		{"unsupported route", []Function{fn("a", "users/{id}", "get")}, "not supported"},
+		{"not forwardable", []Function{{Name: "q", JSON: []byte(`{"bindings":[{"type":"queueTrigger","direction":"in"}]}`)}}, "cannot be forwarded"},
+	} {
+		if err := Mount(echo.New(), tt.fns...); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one saying %q", tt.name, err, tt.want)
+		}
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	for _, tt := range []struct {
+		addin, authorization, tok, header string
+		bad                               bool
+	}{
+		{"Bearer a.b.c", "Bearer swa", "a.b.c", AddinAuthorization, false},
+		{"", "bearer  a.b.c ", "a.b.c", "Authorization", false},
+		{"", "", "", "", false},
+		{"Basic abc", "", "", AddinAuthorization, true},
+		{"Bearer ", "", "", AddinAuthorization, true},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		if tt.addin != "" {
+			r.Header.Set(AddinAuthorization, tt.addin)
+		}
+		if tt.authorization != "" {
+			r.Header.Set("Authorization", tt.authorization)
+		}
+		tok, header, err := bearerToken(r)
+		if tok != tt.tok || header != tt.header || (err != nil) != tt.bad {
+			t.Errorf("%q/%q: %q from %q, %v", tt.addin, tt.authorization, tok, header, err)
+		}
+	}
+}
