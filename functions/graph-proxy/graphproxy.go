@@ -34,6 +34,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/function"
 	"github.com/addinsso/addinsso/handler/graphroute"
 	"github.com/addinsso/addinsso/handler/graphtoken"
@@ -98,20 +99,17 @@ func newProxy(s function.Services) (*Proxy, error) {
 			return nil, fmt.Errorf("GRAPH_ALLOWED_ROUTES: %q: graph-proxy/function.json does not accept %s (%s)", r, r.Method, strings.Join(def.Methods, ", "))
 		}
 	}
-	p := &Proxy{s: s, rt: http.DefaultTransport, base: s.Config.GraphBase, prefix: prefix, routes: s.Config.GraphRoutes}
-	if c := s.HTTPClient; c != nil {
-		p.timeout = c.Timeout
-		if c.Transport != nil {
-			p.rt = c.Transport
-		}
+	c := s.HTTPClient
+	if c == nil || c.Transport == nil {
+		c = entra.HTTPClient()
 	}
-	return p, nil
+	return &Proxy{s: s, rt: c.Transport, timeout: c.Timeout, base: s.Config.GraphBase, prefix: prefix, routes: s.Config.GraphRoutes}, nil
 }
 
 // exchange is one proxied request.
 type exchange struct {
 	c          echo.Context
-	ctx        context.Context // the request's, bounded by Options.HTTPClient.Timeout if set
+	ctx        context.Context // the request's, bounded by Services.HTTPClient.Timeout if set
 	route      *graphroute.Route
 	target     string
 	header     http.Header // to Graph, without Authorization

@@ -157,7 +157,7 @@ type setup struct {
 	timeout      time.Duration
 	routes       string
 	discardLogs  bool          // benchmarks: encode log lines as production does, keep none
-	graphTimeout time.Duration // Options.HTTPClient.Timeout
+	graphTimeout time.Duration // Services.HTTPClient.Timeout
 }
 
 func newHarness(t testing.TB, opts ...func(*setup)) *harness {
