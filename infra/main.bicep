@@ -62,6 +62,9 @@ param addinTenantId string = 'organizations'
 @description('Tenant IDs allowed to call the API; empty allows all (ADDIN_ALLOWED_TENANTS).')
 param allowedTenants array = []
 
+@description('Client IDs allowed as the token\'s azp/appid (ADDIN_ALLOWED_CLIENT_APPS); empty: the Office clients Microsoft documents for SSO pre-authorisation, plus the add-in itself.')
+param allowedClientApps array = []
+
 @description('off, amr or acrs:<context id> (ADDIN_MFA_POLICY).')
 param mfaPolicy string = 'off'
 
@@ -207,6 +210,7 @@ module functionApp 'modules/functionapp.bicep' = {
     addinAppIdUri: appRegistration.outputs.appIdUri
     addinTenantId: addinTenantId
     allowedTenants: allowedTenants
+    allowedClientApps: allowedClientApps
     requiredScope: appRegistration.outputs.scopeName
     mfaPolicy: mfaPolicy
     graphBaseUrl: graphBaseUrl

@@ -31,9 +31,10 @@ type Setting struct {
 var Settings = []Setting{
 	{"ADDIN_CLIENT_ID", "", "the add-in's app registration (client) ID; required"},
 	{"ADDIN_APP_ID_URI", "", "Application ID URI (api://<domain>/<client id>), accepted as audience of v1.0 tokens"},
-	{"ADDIN_TENANT_ID", "organizations", "organizations (multi-tenant) or one tenant's ID"},
+	{"ADDIN_TENANT_ID", "organizations", "organizations (work and school accounts of any tenant), common (also personal Microsoft accounts) or one tenant's ID"},
 	{"ADDIN_ALLOWED_TENANTS", "", "comma-separated tenant IDs allowed to call; empty allows all"},
 	{"ADDIN_REQUIRED_SCOPE", "access_as_user", "scope the add-in's token must carry"},
+	{"ADDIN_ALLOWED_CLIENT_APPS", "", "comma-separated client IDs allowed as the token's azp (v2.0) or appid (v1.0); empty: the Office clients Microsoft documents for SSO pre-authorisation, plus ADDIN_CLIENT_ID"},
 	{"ADDIN_MFA_POLICY", "off", "off, amr (v1.0 tokens must show mfa) or acrs:<context id>"},
 	{"ADDIN_CLIENT_SECRET", "", "client secret (local development)"},
 	{"ADDIN_CLIENT_CERTIFICATE_PATH", "", "PEM file holding the client certificate and its private key"},
@@ -54,21 +55,39 @@ var Settings = []Setting{
 type Config struct {
 	ClientID       string
 	AppIDURI       string   // empty when not set
-	TenantID       string   // "organizations" or a tenant GUID
+	TenantID       string   // MultiTenant, Common or a tenant GUID (lower case)
 	AllowedTenants []string // empty: all tenants
 	RequiredScope  string
-	MFA            MFAPolicy
-	Credential     Credential
-	AuthorityHost  string   // https://host[:port], no trailing slash
-	GraphBase      *url.URL // https://host[:port][/path], no trailing slash
-	GraphScopes    []string
-	GraphRoutes    []graphroute.Route
-	TokenCache     TokenCache
-	Port           string
+	// AllowedClientApps are the client IDs (lower case) allowed to call: the
+	// token's azp (v2.0) or appid (v1.0).
+	AllowedClientApps []string
+	MFA               MFAPolicy
+	Credential        Credential
+	AuthorityHost     string   // https://host[:port], no trailing slash
+	GraphBase         *url.URL // https://host[:port][/path], no trailing slash
+	GraphScopes       []string
+	GraphRoutes       []graphroute.Route
+	TokenCache        TokenCache
+	Port              string
 }
 
-// MultiTenant is the ADDIN_TENANT_ID value that accepts work and school accounts of any tenant.
-const MultiTenant = "organizations"
+// ADDIN_TENANT_ID values that name no single tenant, as Entra's authorities do.
+const (
+	MultiTenant = "organizations" // work and school accounts of any tenant
+	Common      = "common"        // those, and personal Microsoft accounts
+)
+
+// OfficeClientApps are the Office client applications Microsoft's "Register an
+// Office Add-in that uses SSO" lists for pre-authorisation: the one for all
+// Office endpoints, then Office desktop, Office on the web and Outlook on the web.
+var OfficeClientApps = []string{
+	"ea5a67f6-b6f3-4338-b240-c655ddc3cc8e",
+	"d3590ed6-52b3-4102-aeff-aad2292ab01c",
+	"93d53678-613d-4013-afc1-62e9e444a0a5",
+	"57fb890c-0dab-4253-a5e0-7188c88b2bb4",
+	"08e18876-6177-487e-b8b5-cf950c1e598c",
+	"bc59ab01-8403-45c6-8796-ac3ef710b3e3",
+}
 
 // MFAMode is how a token must show multi-factor authentication.
 type MFAMode string
@@ -151,12 +170,19 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	if c.AppIDURI != "" {
 		check("ADDIN_APP_ID_URI", appIDURI(c.AppIDURI))
 	}
-	if c.TenantID != MultiTenant {
-		check("ADDIN_TENANT_ID", guid(c.TenantID, `"organizations" or a tenant ID`))
+	if c.TenantID != MultiTenant && c.TenantID != Common {
+		check("ADDIN_TENANT_ID", guid(c.TenantID, `"organizations", "common" or a tenant ID`))
 		c.TenantID = strings.ToLower(c.TenantID)
 	}
-	c.AllowedTenants, err2 = tenants(r.get("ADDIN_ALLOWED_TENANTS"))
+	c.AllowedTenants, err2 = guids(r.get("ADDIN_ALLOWED_TENANTS"), "tenant ID")
 	check("ADDIN_ALLOWED_TENANTS", err2)
+	c.AllowedClientApps, err2 = guids(r.get("ADDIN_ALLOWED_CLIENT_APPS"), "client ID")
+	check("ADDIN_ALLOWED_CLIENT_APPS", err2)
+	if len(c.AllowedClientApps) == 0 {
+		// Office's clients (legacy SSO), and the add-in itself: Nested App
+		// Authentication and the fallback dialog ask for tokens as the add-in.
+		c.AllowedClientApps = append(slices.Clone(OfficeClientApps), c.ClientID)
+	}
 	if !scopePattern.MatchString(c.RequiredScope) {
 		check("ADDIN_REQUIRED_SCOPE", fmt.Errorf("%q is not a scope name", c.RequiredScope))
 	}
@@ -221,11 +247,12 @@ func appIDURI(v string) error {
 	return nil
 }
 
-func tenants(v string) ([]string, error) {
+// guids reads a comma-separated list of GUIDs, lower-cased as Entra writes them.
+func guids(v, what string) ([]string, error) {
 	var out []string
 	for _, t := range splitList(v) {
 		if !entra.IsGUID(t) {
-			return nil, fmt.Errorf("%q is not a tenant ID (GUID)", t)
+			return nil, fmt.Errorf("%q is not a %s (GUID)", t, what)
 		}
 		out = append(out, strings.ToLower(t))
 	}

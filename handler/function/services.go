@@ -35,13 +35,14 @@ func NewServices(cfg *config.Config, opts Options) (Services, error) {
 	}
 	log, hc := opts.Logger, opts.HTTPClient
 	verifier := token.New(token.Config{
-		ClientID:       cfg.ClientID,
-		AppIDURI:       cfg.AppIDURI,
-		TenantID:       cfg.TenantID,
-		AllowedTenants: cfg.AllowedTenants,
-		RequiredScope:  cfg.RequiredScope,
-		MFA:            cfg.MFA,
-		AuthorityHost:  cfg.AuthorityHost,
+		ClientID:          cfg.ClientID,
+		AppIDURI:          cfg.AppIDURI,
+		TenantID:          cfg.TenantID,
+		AllowedTenants:    cfg.AllowedTenants,
+		RequiredScope:     cfg.RequiredScope,
+		AllowedClientApps: cfg.AllowedClientApps,
+		MFA:               cfg.MFA,
+		AuthorityHost:     cfg.AuthorityHost,
 	}, token.Options{Logger: log, HTTPClient: hc})
 
 	var store tokencache.Store

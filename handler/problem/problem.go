@@ -42,6 +42,7 @@ const (
 	ConsentRequired      Code = "consent_required"
 	InsufficientScope    Code = "insufficient_scope"
 	TenantNotAllowed     Code = "tenant_not_allowed"
+	ClientNotAllowed     Code = "client_not_allowed"
 	GraphPathForbidden   Code = "graph_path_forbidden"
 	UpstreamUnavailable  Code = "upstream_unavailable"
 	ServerMisconfigured  Code = "server_misconfigured"
@@ -69,6 +70,7 @@ var kinds = map[Code]kind{
 	ConsentRequired:      {http.StatusForbidden, Consent, "Consent to Microsoft Graph permissions is missing"},
 	InsufficientScope:    {http.StatusForbidden, Fatal, "The access token lacks the required scope"},
 	TenantNotAllowed:     {http.StatusForbidden, Fatal, "The user's organization is not allowed"},
+	ClientNotAllowed:     {http.StatusForbidden, Fatal, "The calling application is not allowed"},
 	GraphPathForbidden:   {http.StatusForbidden, Fatal, "This Microsoft Graph request is not allowed"},
 	UpstreamUnavailable:  {http.StatusServiceUnavailable, RetryLater, "An upstream service is unavailable"},
 	ServerMisconfigured:  {http.StatusInternalServerError, Fatal, "The server is misconfigured"},

@@ -48,11 +48,14 @@ const (
 type Config struct {
 	ClientID       string
 	AppIDURI       string   // also accepted as the audience of v1.0 tokens
-	TenantID       string   // config.MultiTenant or one tenant's ID, lower case
+	TenantID       string   // config.MultiTenant, config.Common or one tenant's ID, lower case
 	AllowedTenants []string // lower case; empty: all
 	RequiredScope  string
-	MFA            config.MFAPolicy
-	AuthorityHost  string // e.g. https://login.microsoftonline.com
+	// AllowedClientApps are the client IDs (lower case) a token's azp (v2.0)
+	// or appid (v1.0) may name.
+	AllowedClientApps []string
+	MFA               config.MFAPolicy
+	AuthorityHost     string // e.g. https://login.microsoftonline.com
 }
 
 // Options tunes a Verifier; the zero value is the production setting.

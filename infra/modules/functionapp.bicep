@@ -25,6 +25,7 @@ param addinClientId string
 param addinAppIdUri string
 param addinTenantId string
 param allowedTenants array
+param allowedClientApps array
 param requiredScope string
 param mfaPolicy string
 param graphBaseUrl string
@@ -71,6 +72,7 @@ var handlerSettings = {
   ADDIN_TENANT_ID: addinTenantId
   ADDIN_ALLOWED_TENANTS: join(allowedTenants, ',')
   ADDIN_REQUIRED_SCOPE: requiredScope
+  ADDIN_ALLOWED_CLIENT_APPS: join(allowedClientApps, ',')
   ADDIN_MFA_POLICY: mfaPolicy
   // Secretless On-Behalf-Of: the app registration trusts this identity (federated credential).
   ADDIN_FEDERATED_IDENTITY_CLIENT_ID: identityClientId
