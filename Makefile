@@ -52,6 +52,7 @@ load:
 # claims challenges, cached rows.
 fuzz:
 	go test -run '^$$' -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./handler/token
+	go test -run '^$$' -fuzz FuzzMembers -fuzztime $(FUZZTIME) ./handler/token
 	go test -run '^$$' -fuzz FuzzSplitPath -fuzztime $(FUZZTIME) ./handler/graphroute
 	go test -run '^$$' -fuzz FuzzDecodeClaims -fuzztime $(FUZZTIME) ./handler/entra
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) ./handler/tokencache

@@ -20,6 +20,8 @@ import (
 
 	exchange "github.com/addinsso/addinsso/functions/exchange"
 	graphproxy "github.com/addinsso/addinsso/functions/graph-proxy"
+	"github.com/addinsso/addinsso/functions/signout"
+	"github.com/addinsso/addinsso/functions/sweep"
 	"github.com/addinsso/addinsso/functions/validate"
 	"github.com/addinsso/addinsso/handler/config"
 	"github.com/addinsso/addinsso/handler/function"
@@ -35,6 +37,9 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "configuration error: "+err.Error())
 		os.Exit(2)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration", "warning", w)
 	}
 	e, err := newServer(cfg, log)
 	if err != nil {
@@ -53,6 +58,8 @@ var functions = []function.New{
 	validate.New,
 	exchange.New,
 	graphproxy.New,
+	signout.New,
+	sweep.New,
 }
 
 // newServer builds the shared services from the validated settings and
@@ -63,14 +70,20 @@ func newServer(cfg *config.Config, log *slog.Logger) (*echo.Echo, error) {
 	e.HTTPErrorHandler = web.ErrorHandler
 	e.Use(web.Middleware(log, requestTimeout))
 
-	ping := func(c echo.Context) error { return c.NoContent(http.StatusOK) }
-	e.GET("/", ping)
-	e.HEAD("/", ping)
-
 	s, err := function.NewServices(cfg, function.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
+	// The host pings until the handler answers; only then are Entra's keys
+	// fetched, in the background, so a cold instance's first caller normally
+	// waits for nothing and the start makes no network call.
+	ping := func(c echo.Context) error {
+		err := c.NoContent(http.StatusOK)
+		s.Verifier.Warm()
+		return err
+	}
+	e.GET("/", ping)
+	e.HEAD("/", ping)
 	fns := make([]function.Function, 0, len(functions))
 	for _, build := range functions {
 		f, err := build(s)

@@ -367,7 +367,7 @@ func TestAzureSettingsLoad(t *testing.T) {
 		"graphBaseUrl":        "https://graph.microsoft.com",
 		"tableEndpoint":       "https://stabc123.table.core.windows.net/", // Azure's, with the slash
 		"tokenCacheTable":     "graphtokens",
-		"@Microsoft.KeyVault": "k20260101:" + strings.Repeat("A", 43) + "=", // 32 zero bytes
+		"@Microsoft.KeyVault": "k20260101:8lmTCOipRLFuTM4qsWjOWEPok38rdkpv9Xt65182XPc=", // from openssl rand -base64 32
 	}
 	join := regexp.MustCompile(`^join\((\w+), '([^']*)'\)$`)
 	env := map[string]string{"FUNCTIONS_CUSTOMHANDLER_PORT": "51234"} // the host's

@@ -136,6 +136,10 @@ export function createApi({
     exchange: async (scopes) => (await request("POST", "/api/exchange", { json: { scopes } })).json(),
     /** a Graph call through graph-proxy; path starts with /v1.0/ */
     graph: (path) => request("GET", "/api/graph" + path),
+    /** on sign-out: the server forgets every Graph token it cached for the user */
+    signOut: async () => {
+      await request("POST", "/api/signout");
+    },
   };
 }
 

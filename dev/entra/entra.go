@@ -1,6 +1,7 @@
 // Package entra emulates the parts of Microsoft Entra ID the handler talks to,
 // following Entra's documented wire formats: OpenID Connect discovery (v1.0 and
-// v2.0), the JWKS with key rotation, (obo.go) the v2.0 token endpoint doing
+// v2.0), the JWKS with key rotation and each key's issuer (a tenant may have a
+// key of its own, as personal accounts do), (obo.go) the v2.0 token endpoint doing
 // On-Behalf-Of for registered confidential apps (apps.go), and (identity.go) the
 // managed identity endpoint of App Service and Azure Functions.
 // Tests and the local sandbox also use it to mint user access tokens of either
@@ -10,6 +11,7 @@
 package entra
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -34,6 +36,10 @@ import (
 // V1Issuer is Entra's issuer format for v1.0 access tokens (the public cloud's STS host).
 const V1Issuer = "https://sts.windows.net/{tenantid}/"
 
+// ConsumersTenantID is the tenant of personal Microsoft accounts: Entra's key
+// set holds a key scoped to it (see TenantKey).
+const ConsumersTenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
 // Server is a running emulator.
 type Server struct {
 	URL string // https://127.0.0.1:<port>, the value for ENTRA_AUTHORITY_HOST
@@ -50,11 +56,13 @@ type Server struct {
 	srv      *http.Server
 	identity *http.Server // the managed identity endpoint: plain HTTP on loopback, as on App Service
 	mu       sync.Mutex
-	// keys are published in the JWKS; signer signs new tokens.
-	keys   []*signingKey
-	signer *signingKey
-	down   atomic.Bool
-	counts sync.Map // endpoint name -> *atomic.Int64
+	// keys are published in the JWKS; signer signs new tokens of tenants
+	// that have no key of their own.
+	keys    []*signingKey
+	signer  *signingKey
+	down    atomic.Bool
+	latency atomic.Int64 // time.Duration added to discovery and JWKS answers
+	counts  sync.Map     // endpoint name -> *atomic.Int64
 
 	obo oboState // the token endpoint's state (obo.go)
 }
@@ -62,6 +70,18 @@ type Server struct {
 type signingKey struct {
 	kid string
 	key *rsa.PrivateKey
+	// tenant is the one tenant whose tokens the key signs; "" for the keys
+	// of every tenant, published with the issuer template.
+	tenant string
+}
+
+func newSigningKey(tenant string) (*signingKey, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha1.Sum(key.PublicKey.N.Bytes())
+	return &signingKey{kid: base64.RawURLEncoding.EncodeToString(sum[:]), key: key, tenant: tenant}, nil
 }
 
 // Start listens on a free loopback port. ca may be nil to make a new one.
@@ -119,6 +139,26 @@ func (s *Server) Client() *http.Client { return s.CA.Client() }
 // SetDown makes every endpoint answer 503, as during an outage.
 func (s *Server) SetDown(down bool) { s.down.Store(down) }
 
+// SetLatency makes the discovery and JWKS endpoints wait d before answering
+// (less if the client hangs up), as a distant or loaded Entra does. 0 removes it.
+func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
+
+// delay waits the latency SetLatency set; false if the client hung up first.
+func (s *Server) delay(r *http.Request) bool {
+	d := time.Duration(s.latency.Load())
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
 // Count is how many requests an endpoint served: "discovery", "jwks", "token",
 // "identity" (the managed identity endpoint).
 func (s *Server) Count(endpoint string) int64 { return s.counter(endpoint).Load() }
@@ -131,18 +171,60 @@ func (s *Server) counter(endpoint string) *atomic.Int64 {
 // Rotate publishes a new signing key and signs new tokens with it; older keys
 // stay published until Retire, as Entra overlaps keys during a rollover.
 func (s *Server) Rotate() (kid string, err error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	k, err := newSigningKey("")
 	if err != nil {
 		return "", err
 	}
-	der := key.PublicKey.N.Bytes()
-	sum := sha1.Sum(der)
-	k := &signingKey{kid: base64.RawURLEncoding.EncodeToString(sum[:]), key: key}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.keys = append(s.keys, k)
 	s.signer = k
 	return k.kid, nil
+}
+
+// TenantKey publishes a signing key scoped to one tenant, made on first use,
+// and returns its kid. Entra's key set holds such a key for personal Microsoft
+// accounts (ConsumersTenantID): its issuer member names that tenant's issuer
+// instead of the {tenantid} template, so it verifies only that tenant's
+// tokens. From then on Issue signs the tenant's tokens with it.
+func (s *Server) TenantKey(tenantID string) (kid string, err error) {
+	if k := s.tenantKey(tenantID); k != nil {
+		return k.kid, nil
+	}
+	k, err := newSigningKey(tenantID)
+	if err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, have := range s.keys {
+		if have.tenant == tenantID { // made meanwhile
+			return have.kid, nil
+		}
+	}
+	s.keys = append(s.keys, k)
+	return k.kid, nil
+}
+
+func (s *Server) tenantKey(tenantID string) *signingKey {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range s.keys {
+		if tenantID != "" && k.tenant == tenantID {
+			return k
+		}
+	}
+	return nil
+}
+
+// SignWithTenantKey signs claims with tenantID's own key (see TenantKey),
+// whatever tenant the claims name: attack tests use it to present one
+// tenant's key with another tenant's iss and tid.
+func (s *Server) SignWithTenantKey(tenantID string, header, claims map[string]any) string {
+	if _, err := s.TenantKey(tenantID); err != nil {
+		panic(err)
+	}
+	return s.signWith(s.tenantKey(tenantID), header, claims)
 }
 
 // Retire removes a key from the JWKS (tokens it signed stop verifying once
@@ -169,8 +251,8 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.discovery("2.0"))
 	mux.HandleFunc("GET /{tenant}/.well-known/openid-configuration", s.discovery("1.0"))
-	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.jwks)
-	mux.HandleFunc("GET /{tenant}/discovery/keys", s.jwks)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.jwks("2.0"))
+	mux.HandleFunc("GET /{tenant}/discovery/keys", s.jwks("1.0"))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.down.Load() {
@@ -186,6 +268,9 @@ func (s *Server) routes() http.Handler {
 func (s *Server) discovery(version string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.counter("discovery").Add(1)
+		if !s.delay(r) {
+			return
+		}
 		tenant := r.PathValue("tenant")
 		issuerTenant := tenant
 		if tenant == "common" || tenant == "organizations" || tenant == "consumers" {
@@ -212,22 +297,34 @@ func (s *Server) discovery(version string) http.HandlerFunc {
 	}
 }
 
-func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
-	s.counter("jwks").Add(1)
-	s.mu.Lock()
-	keys := make([]map[string]any, 0, len(s.keys))
-	for _, k := range s.keys {
-		keys = append(keys, map[string]any{
-			"kty": "RSA",
-			"use": "sig",
-			"kid": k.kid,
-			"x5t": k.kid,
-			"n":   base64.RawURLEncoding.EncodeToString(k.key.N.Bytes()),
-			"e":   base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.key.E)).Bytes()),
-		})
+// jwks answers the key set. As Entra's, the v2.0 set gives each key an issuer
+// member: the {tenantid} template for the keys of every tenant, one tenant's
+// issuer for a key scoped to it. The v1.0 set has no issuer members.
+func (s *Server) jwks(version string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s.counter("jwks").Add(1)
+		if !s.delay(r) {
+			return
+		}
+		s.mu.Lock()
+		keys := make([]map[string]any, 0, len(s.keys))
+		for _, k := range s.keys {
+			jwk := map[string]any{
+				"kty": "RSA",
+				"use": "sig",
+				"kid": k.kid,
+				"x5t": k.kid,
+				"n":   base64.RawURLEncoding.EncodeToString(k.key.N.Bytes()),
+				"e":   base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.key.E)).Bytes()),
+			}
+			if version == "2.0" {
+				jwk["issuer"] = s.URL + "/" + cmp.Or(k.tenant, "{tenantid}") + "/v2.0"
+			}
+			keys = append(keys, jwk)
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
 	}
-	s.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"keys": keys})
 }
 
 // User is a signed-in user of an emulated tenant.
@@ -257,7 +354,8 @@ type Token struct {
 // OfficeClientID is Office on the web's client ID, a pre-authorised app of add-in registrations.
 const OfficeClientID = "93d53678-613d-4013-afc1-62e9e444a0a5"
 
-// Issue mints an access token for the API clientID, signed with the current key.
+// Issue mints an access token for the API clientID, signed with the user's
+// tenant's own key if it has one (TenantKey), else with the current key.
 func (s *Server) Issue(u User, clientID string, t Token) string {
 	now := t.IssuedAt
 	if now.IsZero() {
@@ -318,6 +416,9 @@ func (s *Server) Issue(u User, clientID string, t Token) string {
 			c[k] = v
 		}
 	}
+	if k := s.tenantKey(u.TenantID); k != nil {
+		return s.signWith(k, t.Header, c)
+	}
 	return s.Sign(t.Header, c)
 }
 
@@ -327,6 +428,10 @@ func (s *Server) Sign(header, claims map[string]any) string {
 	s.mu.Lock()
 	k := s.signer
 	s.mu.Unlock()
+	return s.signWith(k, header, claims)
+}
+
+func (s *Server) signWith(k *signingKey, header, claims map[string]any) string {
 	h := map[string]any{"typ": "JWT", "alg": "RS256", "kid": k.kid, "x5t": k.kid}
 	for name, v := range header {
 		if v == nil {
@@ -338,9 +443,22 @@ func (s *Server) Sign(header, claims map[string]any) string {
 	return SignWithKey(k.key, h, claims)
 }
 
+// SignRaw signs the header and claims JSON exactly as given with the current
+// key: attack tests use it for what a map cannot hold, such as a repeated
+// member name.
+func (s *Server) SignRaw(header, claims []byte) string {
+	s.mu.Lock()
+	k := s.signer
+	s.mu.Unlock()
+	return signInput(k.key, base64.RawURLEncoding.EncodeToString(header)+"."+base64.RawURLEncoding.EncodeToString(claims))
+}
+
 // SignWithKey signs header.claims with key, whatever the header says.
 func SignWithKey(key *rsa.PrivateKey, header, claims map[string]any) string {
-	input := segment(header) + "." + segment(claims)
+	return signInput(key, segment(header)+"."+segment(claims))
+}
+
+func signInput(key *rsa.PrivateKey, input string) string {
 	sum := sha256.Sum256([]byte(input))
 	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
 	if err != nil {

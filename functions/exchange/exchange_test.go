@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -72,8 +73,10 @@ func TestExchange(t *testing.T) {
 	alice, bob := newUser("alice"), newUser("bob")
 	issue := func(u entra.User) string { return e.Entra.Issue(u, clientID, entra.Token{}) }
 
-	t.Run("first call exchanges, then the cache answers", func(t *testing.T) {
-		r := callExchange(t, h, issue(alice), `{"scopes":["user.read"]}`)
+	aliceTok := issue(alice)
+
+	t.Run("first call exchanges, then the cache answers the same session", func(t *testing.T) {
+		r := callExchange(t, h, aliceTok, `{"scopes":["user.read"]}`)
 		if r.status != 200 || r.ok.Source != "entra" || r.ok.FromCache || len(r.ok.Scopes) != 1 || r.ok.Scopes[0] != "User.Read" ||
 			time.Until(r.ok.ExpiresAt) < 30*time.Minute {
 			t.Fatalf("first: %d %s", r.status, r.body)
@@ -81,11 +84,16 @@ func TestExchange(t *testing.T) {
 		if strings.Contains(r.body, "eyJ") || strings.Contains(r.body, "access_token") {
 			t.Fatal("the answer carries a token")
 		}
-		if r := callExchange(t, h, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "memory" || !r.ok.FromCache {
-			t.Fatalf("second (a new bootstrap token of the same user): %d %s", r.status, r.body)
+		if r := callExchange(t, h, aliceTok, `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "memory" || !r.ok.FromCache {
+			t.Fatalf("second (the same bootstrap token): %d %s", r.status, r.body)
 		}
 		if n := e.Entra.TokenRequests(alice.ObjectID); n != 1 {
 			t.Errorf("OBO requests for alice = %d, want 1", n)
+		}
+		// Another session of the same user makes its own exchange: Entra
+		// evaluates Conditional Access for each.
+		if r := callExchange(t, h, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "entra" {
+			t.Fatalf("another session: %d %s", r.status, r.body)
 		}
 		// Another user never gets alice's entry: bob costs his own exchange.
 		if r := callExchange(t, h, issue(bob), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "entra" {
@@ -95,7 +103,7 @@ func TestExchange(t *testing.T) {
 			t.Errorf("OBO requests for bob = %d, want 1", n)
 		}
 		// Another scope set is another entry; no body means every configured scope.
-		if r := callExchange(t, h, issue(alice), ""); r.status != 200 || r.ok.Source != "entra" || len(r.ok.Scopes) != 2 {
+		if r := callExchange(t, h, aliceTok, ""); r.status != 200 || r.ok.Source != "entra" || len(r.ok.Scopes) != 2 {
 			t.Fatalf("all scopes: %d %s", r.status, r.body)
 		}
 	})
@@ -103,14 +111,109 @@ func TestExchange(t *testing.T) {
 	t.Run("a restarted instance reads the table", func(t *testing.T) {
 		h2 := e.Start(t, nil)
 		before := e.Entra.TokenRequests(alice.ObjectID)
-		if r := callExchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
+		if r := callExchange(t, h2, aliceTok, `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
 			t.Fatalf("%d %s", r.status, r.body)
 		}
-		if r := callExchange(t, h2, issue(alice), `{"scopes":["User.Read"]}`); r.ok.Source != "memory" {
+		if r := callExchange(t, h2, aliceTok, `{"scopes":["User.Read"]}`); r.ok.Source != "memory" {
 			t.Fatalf("promoted: %s", r.body)
 		}
 		if e.Entra.TokenRequests(alice.ObjectID) != before {
 			t.Error("the table hit cost an OBO request")
+		}
+	})
+
+	// The attack review's Conditional Access bypass: Outlook on the web's
+	// session (MFA) fills the cache; Outlook desktop's session of the same
+	// user (no MFA) must still meet Entra's MFA policy, on this instance and
+	// on another one reading the table.
+	t.Run("a session without MFA does not ride another session's MFA", func(t *testing.T) {
+		maya := newUser("maya")
+		e.Entra.Script(maya.ObjectID, entra.Outcome{Kind: entra.MFARequired})
+		web := e.Entra.Issue(maya, clientID, entra.Token{Version: "1.0", AMR: []string{"pwd", "mfa"}})
+		desktop := e.Entra.Issue(maya, clientID, entra.Token{Version: "1.0", AMR: []string{"pwd"}})
+		if r := callExchange(t, h, web, ""); r.status != 200 || r.ok.Source != "entra" {
+			t.Fatalf("web session (MFA): %d %s", r.status, r.body)
+		}
+		for _, inst := range []*funchost.Handler{h, e.Start(t, nil)} {
+			if r := callExchange(t, inst, desktop, ""); r.status != 401 || r.prob.Code != problem.ClaimsChallenge {
+				t.Fatalf("desktop session (no MFA): %d %s", r.status, r.body)
+			}
+		}
+		if r := callExchange(t, h, web, ""); r.status != 200 || r.ok.Source != "memory" {
+			t.Fatalf("web session again: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("the timer-triggered sweep removes expired rows only", func(t *testing.T) {
+		svc, err := aztables.NewServiceClientFromConnectionString(e.Table.ConnectionString(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		table := svc.NewClient("graphtokens")
+		gone := stack.Tenant + "_" + entra.NewGUID()
+		expired, _ := json.Marshal(map[string]any{
+			"PartitionKey": gone, "RowKey": "r", "KeyID": "k1",
+			"ExpiresAt@odata.type": "Edm.DateTime", "ExpiresAt": time.Now().Add(-time.Hour).UTC().Format("2006-01-02T15:04:05.0000000Z"),
+		})
+		if _, err := table.AddEntity(context.Background(), expired, nil); err != nil {
+			t.Fatal(err)
+		}
+		live := rowsOf(t, e, alice)
+		// The Functions host invokes a timer Function as POST /<name> with a
+		// JSON payload, and reads Outputs, Logs and ReturnValue back.
+		resp, err := http.Post(h.URL+"/sweep", "application/json", strings.NewReader(`{"Data":{"timer":{"IsPastDue":false}},"Metadata":{}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Outputs map[string]any
+			Logs    []string
+		}
+		err = json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || err != nil || out.Outputs == nil || len(out.Logs) != 1 || !strings.Contains(out.Logs[0], "removed") {
+			t.Fatalf("sweep: %d %+v %v", resp.StatusCode, out, err)
+		}
+		if _, err := table.GetEntity(context.Background(), gone, "r", nil); err == nil {
+			t.Error("the expired row is still there")
+		}
+		if n := rowsOf(t, e, alice); n != live || n == 0 {
+			t.Errorf("alice's live rows: %d after the sweep, %d before", n, live)
+		}
+	})
+
+	t.Run("sign-out removes every cached Graph token of the user", func(t *testing.T) {
+		sam := newUser("sam")
+		one, two := issue(sam), issue(sam)
+		for _, tok := range []string{one, two} {
+			if r := callExchange(t, h, tok, ""); r.status != 200 {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
+		}
+		if n := rowsOf(t, e, sam); n != 2 {
+			t.Fatalf("%d rows for sam before sign-out, want 2", n)
+		}
+		req, _ := http.NewRequest("POST", h.URL+"/api/signout", nil)
+		req.Header.Set("X-Addin-Authorization", "Bearer "+one)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("signout: %d", resp.StatusCode)
+		}
+		if n := rowsOf(t, e, sam); n != 0 {
+			t.Errorf("%d rows for sam after sign-out, want 0", n)
+		}
+		// The next call finds nothing cached here. (MSAL's own cache may still
+		// answer for the same bootstrap token, which Entra would exchange anyway
+		// until it expires: signing out does not revoke it at Entra.)
+		if r := callExchange(t, h, one, ""); r.status != 200 || r.ok.Source != "entra" {
+			t.Fatalf("after sign-out: %d %s", r.status, r.body)
+		}
+		if n := rowsOf(t, e, alice); n == 0 {
+			t.Error("sign-out removed another user's rows")
 		}
 	})
 
@@ -145,13 +248,14 @@ func TestExchange(t *testing.T) {
 	t.Run("100 concurrent first calls make one OBO request", func(t *testing.T) {
 		carol := newUser("carol")
 		e.Entra.Script(carol.ObjectID, entra.Outcome{Delay: 200 * time.Millisecond}) // keep the flight open
+		tok := issue(carol)                                                          // one session: a burst of calls from one task pane
 		var wg sync.WaitGroup
 		statuses := make(chan int, 100)
 		for range 100 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				statuses <- callExchange(t, h, issue(carol), `{"scopes":["Mail.Read"]}`).status
+				statuses <- callExchange(t, h, tok, `{"scopes":["Mail.Read"]}`).status
 			}()
 		}
 		wg.Wait()
@@ -268,7 +372,8 @@ func TestExchangeSurvivesTableOutage(t *testing.T) {
 	e := stack.New(t)
 	h := e.Start(t, nil)
 	dave, erin := newUser("dave"), newUser("erin")
-	if r := callExchange(t, h, e.Entra.Issue(dave, clientID, entra.Token{}), ""); r.status != 200 {
+	session := map[string]string{dave.ObjectID: e.Entra.Issue(dave, clientID, entra.Token{}), erin.ObjectID: e.Entra.Issue(erin, clientID, entra.Token{})}
+	if r := callExchange(t, h, session[dave.ObjectID], ""); r.status != 200 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 	if err := e.Table.Stop(); err != nil {
@@ -279,7 +384,7 @@ func TestExchangeSurvivesTableOutage(t *testing.T) {
 		user   entra.User
 		source string
 	}{{dave, "memory"}, {erin, "entra"}, {erin, "memory"}} {
-		r := callExchange(t, h, e.Entra.Issue(tc.user, clientID, entra.Token{}), "")
+		r := callExchange(t, h, session[tc.user.ObjectID], "")
 		if r.status != 200 || r.ok.Source != tc.source {
 			t.Fatalf("call %d: %d %s", i, r.status, r.body)
 		}
@@ -356,4 +461,24 @@ func TestReadableTokenCatchesLeaks(t *testing.T) {
 			t.Errorf("%s: leak reported %v, want %v", tt.name, got, tt.leak)
 		}
 	}
+}
+
+// rowsOf counts the user's rows in the token cache's table: their partition.
+func rowsOf(t *testing.T, e *stack.Stack, u entra.User) int {
+	t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(e.Table.ConnectionString(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filter := fmt.Sprintf("PartitionKey eq '%s_%s'", u.TenantID, u.ObjectID)
+	pager := svc.NewClient("graphtokens").NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	n := 0
+	for pager.More() {
+		page, err := pager.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.Entities)
+	}
+	return n
 }

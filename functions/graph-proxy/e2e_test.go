@@ -37,10 +37,12 @@ func TestGraphProxyEndToEnd(t *testing.T) {
 	s := stack.New(t)
 	h := s.Start(t, nil)
 	alice, bob := stack.NewUser("alice"), stack.NewUser("bob")
+	// One bootstrap token per user: the task pane's session.
+	session := map[string]string{alice.ObjectID: s.Token(alice), bob.ObjectID: s.Token(bob)}
 
 	t.Run("each caller sees their own /me; the repeat costs no exchange", func(t *testing.T) {
 		for _, u := range []entra.User{alice, bob, alice} {
-			resp, b := get(t, h, "/api/graph/v1.0/me", s.Token(u))
+			resp, b := get(t, h, "/api/graph/v1.0/me", session[u.ObjectID])
 			var me struct{ ID, UserPrincipalName string }
 			if json.Unmarshal(b, &me); resp.StatusCode != 200 || me.ID != u.ObjectID || me.UserPrincipalName != u.Username {
 				t.Fatalf("%s: %d %s", u.Name, resp.StatusCode, b)
@@ -55,7 +57,7 @@ func TestGraphProxyEndToEnd(t *testing.T) {
 	})
 
 	t.Run("photo bytes pass through", func(t *testing.T) {
-		resp, b := get(t, h, "/api/graph/v1.0/me/photo/$value", s.Token(alice))
+		resp, b := get(t, h, "/api/graph/v1.0/me/photo/$value", session[alice.ObjectID])
 		if resp.StatusCode != 200 || !bytes.Equal(b, graph.Photo(alice.ObjectID)) || resp.Header.Get("Content-Type") == "" {
 			t.Fatalf("%d, %d bytes", resp.StatusCode, len(b))
 		}
@@ -64,7 +66,7 @@ func TestGraphProxyEndToEnd(t *testing.T) {
 	t.Run("a revoked Graph token is replaced once and the call retried", func(t *testing.T) {
 		before, graphBefore := s.Entra.TokenRequests(alice.ObjectID), s.Graph.Count(alice.ObjectID)
 		s.Graph.Script(alice.ObjectID, graph.Revoked())
-		if resp, b := get(t, h, "/api/graph/v1.0/me", s.Token(alice)); resp.StatusCode != 200 {
+		if resp, b := get(t, h, "/api/graph/v1.0/me", session[alice.ObjectID]); resp.StatusCode != 200 {
 			t.Fatalf("%d %s", resp.StatusCode, b)
 		}
 		if s.Entra.TokenRequests(alice.ObjectID) != before+1 || s.Graph.Count(alice.ObjectID) != graphBefore+2 {
@@ -118,8 +120,9 @@ func TestGraphProxyEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		carol := stack.NewUser("carol")
+		tok := s.Token(carol)
 		for range 2 {
-			if resp, b := get(t, h, "/api/graph/v1.0/me", s.Token(carol)); resp.StatusCode != 200 {
+			if resp, b := get(t, h, "/api/graph/v1.0/me", tok); resp.StatusCode != 200 {
 				t.Fatalf("%d %s", resp.StatusCode, b)
 			}
 		}

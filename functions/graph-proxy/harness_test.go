@@ -112,11 +112,12 @@ func (m *mintingTokens) Get(ctx context.Context, r graphtoken.Request) (graphtok
 	return graphtoken.Grant{Token: hentra.Token{AccessToken: tok, ExpiresAt: time.Now().Add(time.Hour)}, Source: graphtoken.FromEntra}, nil
 }
 
-func (m *mintingTokens) Forget(ctx context.Context, r graphtoken.Request) {
+func (m *mintingTokens) Forget(ctx context.Context, id *token.Identity) error {
 	m.forgotten.Add(1)
 	m.mu.Lock()
-	delete(m.cache, r.Identity.ObjectID)
+	delete(m.cache, id.ObjectID)
 	m.mu.Unlock()
+	return nil
 }
 
 // scope sets the scopes the user's Graph tokens carry.
@@ -181,7 +182,7 @@ func newHarness(t testing.TB, opts ...func(*setup)) *harness {
 	h := &harness{tokens: newMintingTokens(), logs: &capture.Buffer{}}
 	h.services = function.Services{
 		Config: cfg,
-		Verifier: token.New(token.Config{ClientID: cfg.ClientID, TenantID: cfg.TenantID, RequiredScope: cfg.RequiredScope, MFA: cfg.MFA, AuthorityHost: cfg.AuthorityHost},
+		Verifier: token.New(token.Config{ClientID: cfg.ClientID, TenantID: cfg.TenantID, RequiredScope: cfg.RequiredScope, AllowedClientApps: cfg.AllowedClientApps, MFA: cfg.MFA, AuthorityHost: cfg.AuthorityHost},
 			token.Options{HTTPClient: idp.Client()}),
 		Tokens: h.tokens,
 		// Like the default client: trusts the emulator's CA, no Client.Timeout

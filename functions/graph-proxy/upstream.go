@@ -13,6 +13,7 @@ import (
 
 	"github.com/addinsso/addinsso/handler/entra"
 	"github.com/addinsso/addinsso/handler/problem"
+	"github.com/addinsso/addinsso/handler/web"
 )
 
 // send makes one attempt.
@@ -61,7 +62,9 @@ func (p *Proxy) call(x *exchange) (*http.Response, error) {
 			if claims, ok := claimsChallenge(resp.Header); ok {
 				discard(resp)
 				x.relayIDs(resp)
-				p.s.Tokens.Forget(ctx, x.caller)
+				if err := p.s.Tokens.Forget(ctx, x.caller.Identity); err != nil {
+					web.Logger(x.c).Warn("graph claims challenge: the user's cached Graph tokens could not all be removed", "cause", err.Error())
+				}
 				return nil, problem.New(problem.ClaimsChallenge, "Microsoft Graph asks for more claims (continuous access evaluation or Conditional Access); get a token again with these claims and retry.").
 					WithClaims(claims).WithCause(fmt.Errorf("graph %s: %d insufficient_claims", x.route, status))
 			}

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/addinsso/addinsso/handler/entra"
@@ -69,6 +70,9 @@ type Config struct {
 	GraphRoutes       []graphroute.Route
 	TokenCache        TokenCache
 	Port              string
+	// Warnings are settings that load but look wrong for production, one
+	// line each naming the setting; main logs them at start.
+	Warnings []string
 }
 
 // ADDIN_TENANT_ID values that name no single tenant, as Entra's authorities do.
@@ -119,6 +123,17 @@ type TokenCache struct {
 	Table            string
 	Keys             []Key // first one encrypts
 }
+
+// Microsoft's cloud hosts, as its national cloud documentation lists them.
+// Anything else (an emulator, a proxy) loads, with a warning.
+var (
+	// microsoftAuthorityHosts are Entra ID's: global, US Government, and the
+	// two names of the one operated by 21Vianet in China.
+	microsoftAuthorityHosts = []string{"login.microsoftonline.com", "login.microsoftonline.us", "login.chinacloudapi.cn", "login.partner.microsoftonline.cn"}
+	// microsoftGraphHosts are Graph's: global, US Government L4 and L5 (DoD),
+	// and China.
+	microsoftGraphHosts = []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+)
 
 // UsesTableStorage reports whether a Table Storage level is configured.
 func (t TokenCache) UsesTableStorage() bool { return t.ConnectionString != "" || t.Endpoint != "" }
@@ -193,14 +208,22 @@ func Load(lookup func(string) (string, bool)) (*Config, error) {
 	check("ENTRA_AUTHORITY_HOST", err2)
 	if authority != nil {
 		c.AuthorityHost = authority.String()
+		c.warnUnlessMicrosoft("ENTRA_AUTHORITY_HOST", authority, microsoftAuthorityHosts)
 	}
 	c.GraphBase, err2 = httpsURL(r.get("GRAPH_BASE_URL"), true)
 	check("GRAPH_BASE_URL", err2)
+	if c.GraphBase != nil {
+		c.warnUnlessMicrosoft("GRAPH_BASE_URL", c.GraphBase, microsoftGraphHosts)
+	}
 	c.GraphScopes, err2 = scopes(r.get("GRAPH_SCOPES"))
 	check("GRAPH_SCOPES", err2)
 	c.GraphRoutes, err2 = routes(r.get("GRAPH_ALLOWED_ROUTES"))
 	check("GRAPH_ALLOWED_ROUTES", err2)
 	check("TOKEN_CACHE_ENDPOINT", c.TokenCache.checkStore())
+	if cs := c.TokenCache.ConnectionString; cs != "" {
+		c.TokenCache.ConnectionString, err2 = ExplicitConnectionString(cs)
+		check("TOKEN_CACHE_CONNECTION_STRING", err2)
+	}
 	if !tablePattern.MatchString(c.TokenCache.Table) {
 		check("TOKEN_CACHE_TABLE", fmt.Errorf("%q is not a table name (3-63 letters and digits, starting with a letter)", c.TokenCache.Table))
 	}
@@ -292,17 +315,38 @@ func (c Credential) check() error {
 }
 
 // httpsURL accepts an https URL without user, query or fragment, and a path
-// only when allowed; the path loses its trailing slash.
+// only when allowed; the path loses its trailing slash. Errors quote only the
+// scheme, host and path: a user's password, a query (a shared access
+// signature) or a value that is no URL at all (a connection string pasted
+// into the wrong setting) may be a secret.
 func httpsURL(v string, pathAllowed bool) (*url.URL, error) {
 	u, err := url.Parse(v)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
-		return nil, fmt.Errorf("%q is not an https URL (https://host[:port])", v)
+	if err != nil || u.Scheme == "" || u.Host == "" || u.Opaque != "" {
+		return nil, errors.New("not an https URL (https://host[:port])")
 	}
-	if !pathAllowed && strings.Trim(u.Path, "/") != "" {
-		return nil, fmt.Errorf("%q has a path; expected only https://host[:port]", v)
+	shown := strconv.Quote((&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String())
+	switch {
+	case u.User != nil:
+		return nil, fmt.Errorf("%s has a user name or password; expected an https URL (https://host[:port])", shown)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
+		return nil, fmt.Errorf("%s has a query or fragment; expected an https URL (https://host[:port])", shown)
+	case u.Scheme != "https":
+		return nil, fmt.Errorf("%s is not an https URL (https://host[:port])", shown)
+	case !pathAllowed && strings.Trim(u.Path, "/") != "":
+		return nil, fmt.Errorf("%s has a path; expected only https://host[:port]", shown)
 	}
 	u.Path, u.RawPath = strings.TrimRight(u.Path, "/"), ""
 	return u, nil
+}
+
+// warnUnlessMicrosoft warns when u is not on one of hosts at the default port.
+func (c *Config) warnUnlessMicrosoft(name string, u *url.URL, hosts []string) {
+	port := u.Port()
+	if slices.Contains(hosts, strings.ToLower(u.Hostname())) && (port == "" || port == "443") {
+		return
+	}
+	c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %q is not one of Microsoft's hosts (%s); expected only with an emulator or a proxy",
+		name, u.Scheme+"://"+u.Host, strings.Join(hosts, ", ")))
 }
 
 func scopes(v string) ([]string, error) {
@@ -362,6 +406,9 @@ func keys(v string, required bool) ([]Key, error) {
 		if err != nil || len(secret) != 32 {
 			return nil, fmt.Errorf("key %q is not base64 of 32 bytes (generate one with: openssl rand -base64 32)", id)
 		}
+		if why := notRandom(secret); why != "" {
+			return nil, fmt.Errorf("key %q is not random: %s (generate one with: openssl rand -base64 32)", id, why)
+		}
 		if slices.ContainsFunc(out, func(k Key) bool { return k.ID == id }) {
 			return nil, fmt.Errorf("key id %q appears twice", id)
 		}
@@ -371,6 +418,48 @@ func keys(v string, required bool) ([]Key, error) {
 		return nil, errors.New("not set; Table Storage is configured, so cached tokens must be encrypted (<id>:<base64 32 bytes>)")
 	}
 	return out, nil
+}
+
+// notRandom says why a 32-byte key was plainly not drawn at random, or "".
+// Each rule refuses a random key with a probability that is negligible next
+// to a bad key's cost (computed exactly for 32 uniform bytes):
+//
+//   - fewer than 16 distinct byte values: all zero, one repeated byte, a short
+//     repeated pattern. 32 random bytes have 30.1 distinct values on average;
+//     15 or fewer occur with probability 3.2e-17.
+//   - fewer than 16 distinct steps between neighbouring bytes (mod 256): a
+//     counting sequence such as 00 01 02 … 1f. The 31 steps of random bytes
+//     are themselves uniform and independent: probability 4.6e-16.
+//   - every byte printable ASCII: a password or passphrase typed in, hex or
+//     base64 text encoded once more. Probability (95/256)^32 = 1.7e-14.
+//
+// Together, fewer than 2e-14: a million generated keys would all pass with
+// probability above 0.99999998.
+func notRandom(key []byte) string {
+	var values, steps [256]bool
+	nValues, nSteps, printable := 0, 0, true
+	for i, b := range key {
+		if !values[b] {
+			values[b] = true
+			nValues++
+		}
+		if i > 0 {
+			if d := b - key[i-1]; !steps[d] {
+				steps[d] = true
+				nSteps++
+			}
+		}
+		printable = printable && b >= 0x20 && b <= 0x7e
+	}
+	switch {
+	case nValues < 16:
+		return "fewer than 16 distinct byte values"
+	case nSteps < 16:
+		return "its bytes follow a pattern"
+	case printable:
+		return "all its bytes are printable text, as in a typed password"
+	}
+	return ""
 }
 
 func splitList(v string) []string {

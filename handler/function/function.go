@@ -19,6 +19,7 @@ import (
 	"github.com/addinsso/addinsso/handler/graphtoken"
 	"github.com/addinsso/addinsso/handler/problem"
 	"github.com/addinsso/addinsso/handler/token"
+	"github.com/addinsso/addinsso/handler/tokencache"
 )
 
 // RoutePrefix is host.json's extensions.http.routePrefix.
@@ -36,6 +37,9 @@ type Services struct {
 	Config   *config.Config
 	Verifier *token.Verifier
 	Tokens   graphtoken.Tokens
+	// Cache is the Graph token cache behind Tokens, for maintenance (the
+	// sweep); Functions get and forget tokens through Tokens.
+	Cache *tokencache.Cache
 	// HTTPClient calls Microsoft Graph: entra.HTTPClient(), redirects never followed.
 	HTTPClient *http.Client
 	Logger     *slog.Logger
@@ -118,12 +122,16 @@ func Mount(e *echo.Echo, fns ...Function) error {
 // Definition is what the handler needs from a function.json.
 type Definition struct {
 	Name    string   // the function's folder
+	Trigger string   // httpTrigger, or timerTrigger
 	Route   string   // the httpTrigger route template, e.g. graph/{*path}
 	Methods []string // upper case
 }
 
-// Parse reads the httpTrigger binding of a function.json. A forwarded Function
-// must have exactly one httpTrigger input and one http output.
+// Parse reads the trigger binding of a function.json. An HTTP Function has
+// exactly one httpTrigger input and one http output, forwarded as the request
+// itself; a timer Function has exactly one timerTrigger and nothing else, and
+// the host invokes it as POST /<name> with a JSON payload (Data, Metadata) and
+// expects one back (Outputs, Logs, ReturnValue).
 func Parse(name string, functionJSON []byte) (Definition, error) {
 	var doc struct {
 		Bindings []struct {
@@ -131,6 +139,7 @@ func Parse(name string, functionJSON []byte) (Definition, error) {
 			Direction string   `json:"direction"`
 			Route     string   `json:"route"`
 			Methods   []string `json:"methods"`
+			Schedule  string   `json:"schedule"`
 		} `json:"bindings"`
 	}
 	if err := json.Unmarshal(functionJSON, &doc); err != nil {
@@ -142,25 +151,36 @@ func Parse(name string, functionJSON []byte) (Definition, error) {
 		switch {
 		case b.Type == "httpTrigger" && b.Direction == "in":
 			triggers++
-			d.Route = b.Route
+			d.Trigger, d.Route = b.Type, b.Route
 			for _, m := range b.Methods {
 				d.Methods = append(d.Methods, strings.ToUpper(m))
 			}
+		case b.Type == "timerTrigger" && b.Direction == "in" && b.Schedule != "":
+			triggers++
+			d.Trigger, d.Methods = b.Type, []string{http.MethodPost}
 		case b.Type == "http" && b.Direction == "out":
 			outputs++
 		default:
-			return Definition{}, fmt.Errorf("%s/function.json: binding %s/%s cannot be forwarded to a custom handler", name, b.Type, b.Direction)
+			return Definition{}, fmt.Errorf("%s/function.json: binding %s/%s is not one this handler serves (httpTrigger with http out, or timerTrigger with a schedule)", name, b.Type, b.Direction)
 		}
 	}
-	if triggers != 1 || outputs != 1 || d.Route == "" || len(d.Methods) == 0 {
-		return Definition{}, errors.New(name + "/function.json: need one httpTrigger with a route and methods, and one http output")
+	switch {
+	case triggers != 1:
+		return Definition{}, errors.New(name + "/function.json: need exactly one trigger")
+	case d.Trigger == "httpTrigger" && (outputs != 1 || d.Route == "" || len(d.Methods) == 0):
+		return Definition{}, errors.New(name + "/function.json: an httpTrigger needs a route, methods and one http output")
+	case d.Trigger == "timerTrigger" && outputs != 0:
+		return Definition{}, errors.New(name + "/function.json: a timerTrigger takes no output binding")
 	}
 	return d, nil
 }
 
 // Path is the echo path for the route: /api/ + the route, with a trailing
-// catch-all {*name} becoming echo's *.
+// catch-all {*name} becoming echo's *; /<name> for a timer Function.
 func (d Definition) Path() (string, error) {
+	if d.Trigger != "httpTrigger" {
+		return "/" + d.Name, nil
+	}
 	segs := strings.Split(d.Route, "/")
 	for i, s := range segs {
 		switch {

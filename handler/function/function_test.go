@@ -16,14 +16,17 @@ func fn(name, route string, methods ...string) Function {
 
 func TestMount(t *testing.T) {
 	e := echo.New()
-	if err := Mount(e, fn("a", "a", "get"), fn("b", "things/{*rest}", "get", "post")); err != nil {
+	timer := Function{Name: "tick", JSON: []byte(`{"bindings":[{"type":"timerTrigger","direction":"in","name":"timer","schedule":"0 */5 * * * *"}]}`),
+		Handler: func(c echo.Context) error { return c.String(http.StatusOK, "tick") }}
+	if err := Mount(e, fn("a", "a", "get"), fn("b", "things/{*rest}", "get", "post"), timer); err != nil {
 		t.Fatal(err)
 	}
-	for target, want := range map[string]string{"/api/a": "a", "/api/things/x/y": "b"} {
+	for target, want := range map[string]string{"GET /api/a": "a", "GET /api/things/x/y": "b", "POST /tick": "tick"} {
+		method, path, _ := strings.Cut(target, " ")
 		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest("GET", target, nil))
+		e.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
 		if rec.Body.String() != want {
-			t.Errorf("GET %s served %q, want %q", target, rec.Body, want)
+			t.Errorf("%s served %q, want %q", target, rec.Body, want)
 		}
 	}
 	for _, tt := range []struct {
@@ -34,7 +37,9 @@ func TestMount(t *testing.T) {
 		{"same name", []Function{fn("a", "a", "get"), fn("a", "b", "get")}, "name a"},
 		{"same method and path", []Function{fn("a", "x", "get", "post"), fn("b", "x", "post")}, "POST /api/x"},
 		{"unsupported route", []Function{fn("a", "users/{id}", "get")}, "not supported"},
-		{"not forwardable", []Function{{Name: "q", JSON: []byte(`{"bindings":[{"type":"queueTrigger","direction":"in"}]}`)}}, "cannot be forwarded"},
+		{"not forwardable", []Function{{Name: "q", JSON: []byte(`{"bindings":[{"type":"queueTrigger","direction":"in"}]}`)}}, "not one this handler serves"},
+		{"timer with an output", []Function{{Name: "t", JSON: []byte(`{"bindings":[{"type":"timerTrigger","direction":"in","schedule":"0 */5 * * * *"},{"type":"http","direction":"out"}]}`)}}, "no output"},
+		{"two triggers", []Function{{Name: "t", JSON: []byte(`{"bindings":[{"type":"timerTrigger","direction":"in","schedule":"0 */5 * * * *"},{"type":"timerTrigger","direction":"in","schedule":"0 */5 * * * *"}]}`)}}, "exactly one trigger"},
 	} {
 		if err := Mount(echo.New(), tt.fns...); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one saying %q", tt.name, err, tt.want)

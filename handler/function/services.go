@@ -75,7 +75,8 @@ func NewServices(cfg *config.Config, opts Options) (Services, error) {
 	return Services{
 		Config:     cfg,
 		Verifier:   verifier,
-		Tokens:     graphtoken.New(graphtoken.Config{Scopes: cfg.GraphScopes, Cache: cache, Exchanger: onBehalfOf}),
+		Tokens:     graphtoken.New(graphtoken.Config{Scopes: cfg.GraphScopes, Cache: cache, Exchanger: onBehalfOf}, graphtoken.Options{}),
+		Cache:      cache,
 		HTTPClient: hc,
 		Logger:     log,
 	}, nil

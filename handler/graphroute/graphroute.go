@@ -43,6 +43,7 @@ type segment struct {
 
 // Parse compiles one "METHOD /path" entry. Path segments are literals of
 // letters, digits and . _ - $ (never only dots), or {name} placeholders.
+// Entries that would open more than they name are refused (see dangerous).
 func Parse(entry string) (Route, error) {
 	method, path, ok := strings.Cut(strings.TrimSpace(entry), " ")
 	path = strings.TrimSpace(path)
@@ -71,8 +72,35 @@ func Parse(entry string) (Route, error) {
 			r.segs = append(r.segs, segment{literal: s})
 		}
 	}
+	if reason := dangerous(r.segs); reason != "" {
+		return Route{}, fmt.Errorf("%q is refused: %s", entry, reason)
+	}
 	return r, nil
 }
+
+// dangerous says why a well-formed route would let through more than it names.
+func dangerous(segs []segment) string {
+	for _, s := range segs {
+		// Graph runs each request inside a JSON batch itself: the allow-list
+		// would see one POST and Graph would serve whatever the body lists.
+		if strings.EqualFold(s.literal, "$batch") {
+			return "$batch would forward the requests inside the batch without checking them"
+		}
+	}
+	// A placeholder where the resource type goes (/{x}/..., or /v1.0/{x}/...)
+	// would accept any top-level collection: users, groups, sites, ...
+	top := 0
+	if isVersion(segs[0].literal) && len(segs) > 1 {
+		top = 1
+	}
+	if segs[0].placeholder || segs[top].placeholder {
+		return "a placeholder cannot stand for the API version or the resource type; spell them out, e.g. /v1.0/me/messages/{id}"
+	}
+	return ""
+}
+
+// isVersion reports whether s is one of Graph's API versions.
+func isVersion(s string) bool { return strings.EqualFold(s, "v1.0") || strings.EqualFold(s, "beta") }
 
 func isPlaceholder(s string) bool {
 	name, ok := strings.CutPrefix(s, "{")

@@ -32,6 +32,36 @@ func TestParseRefuses(t *testing.T) {
 	}
 }
 
+// Routes that parse but would open more than they name: JSON batching, and a
+// placeholder for the version or the resource type.
+func TestParseRefusesDangerous(t *testing.T) {
+	tests := []struct{ entry, want string }{
+		{"POST /v1.0/$batch", "$batch"},
+		{"POST /beta/$BATCH", "$batch"},
+		{"POST /$Batch", "$batch"},
+		{"POST /v1.0/me/$batch", "$batch"},
+		{"GET /{version}/me", "placeholder"},
+		{"GET /{x}", "placeholder"},
+		{"GET /v1.0/{resource}", "placeholder"},
+		{"GET /v1.0/{resource}/{id}", "placeholder"},
+		{"GET /BETA/{resource}/{id}/messages", "placeholder"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(tt.entry)
+		if err == nil || !strings.Contains(err.Error(), "refused") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want one saying refused and %q", tt.entry, err, tt.want)
+		}
+	}
+	for _, entry := range []string{
+		"GET /v1.0/me", "GET /v1.0/users/{id}", "GET /beta/me/messages/{id}/attachments/{aid}",
+		"GET /me/messages/{id}", "GET /v1.0", "GET /v1.0/me/photo/$value", "POST /v1.0/me/batchItems",
+	} {
+		if _, err := Parse(entry); err != nil {
+			t.Errorf("%s: %v", entry, err)
+		}
+	}
+}
+
 func TestMatch(t *testing.T) {
 	var routes []Route
 	for _, e := range []string{"GET /v1.0/me", "GET /v1.0/me/messages/{id}", "POST /v1.0/me/messages/{id}/reply"} {

@@ -1,7 +1,14 @@
 // Package graphtoken is the one path from a verified caller to a Graph token,
 // shared by every Function that calls Graph: the token cache first, else one
-// On-Behalf-Of exchange per user, scope set and kind of request at a time in
-// this process.
+// On-Behalf-Of exchange per session, scope set and kind of request at a time
+// in this process.
+//
+// A cached Graph token serves only the session it was exchanged for: requests
+// carrying the same bootstrap token (MSAL's model for On-Behalf-Of). Entra
+// evaluates Conditional Access (MFA, device, location) at each exchange, so a
+// token one session earned must never serve another session of the same user:
+// that would let Outlook desktop without MFA, or a stolen bootstrap token,
+// ride Outlook on the web's MFA.
 package graphtoken
 
 import (
@@ -25,10 +32,12 @@ type Tokens interface {
 	// Get returns a Graph token for the request. Errors are *problem.Error,
 	// answered as they are.
 	Get(ctx context.Context, r Request) (Grant, error)
-	// Forget drops the caller's cached token for r's scopes: after Graph's
-	// claims challenge, the task pane's next call must get a token exchanged
-	// from its new assertion, not the cached one Graph would challenge again.
-	Forget(ctx context.Context, r Request)
+	// Forget drops every cached Graph token of the user: on sign-out, and
+	// after Graph's claims challenge (continuous access evaluation: a revoked
+	// session, a changed password, a new location concern the user, not one
+	// token). It fails only when the shared store cannot be reached; this
+	// instance's memory is cleared whatever happens.
+	Forget(ctx context.Context, id *token.Identity) error
 }
 
 // Request says whose token, for what. The cache key comes only from the
@@ -83,6 +92,20 @@ type Config struct {
 	Exchanger Exchanger
 }
 
+// Options tunes a Broker; the zero value is the production setting.
+type Options struct {
+	// Now is the clock. nil: time.Now.
+	Now func() time.Time
+	// SkipsPerMinute bounds the exchanges one user may make past the cache
+	// (claims answers, tokens Graph refused): each goes to Entra, so without a
+	// bound one user could spend the app's Entra budget. 0: DefaultSkipsPerMinute.
+	SkipsPerMinute int
+}
+
+// DefaultSkipsPerMinute allows a step-up or two and a refused token, with room
+// for retries, and stops a loop.
+const DefaultSkipsPerMinute = 6
+
 // exchangeTimeout bounds a shared exchange, which outlives any one caller's
 // cancellation so that the others waiting on it still get the answer.
 const exchangeTimeout = 30 * time.Second
@@ -91,10 +114,19 @@ const exchangeTimeout = 30 * time.Second
 type Broker struct {
 	cfg     Config
 	flights singleflight.Group
+	skips   *limiter
 }
 
 // New returns a Broker.
-func New(cfg Config) *Broker { return &Broker{cfg: cfg} }
+func New(cfg Config, opts Options) *Broker {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.SkipsPerMinute <= 0 {
+		opts.SkipsPerMinute = DefaultSkipsPerMinute
+	}
+	return &Broker{cfg: cfg, skips: newLimiter(opts.SkipsPerMinute, time.Minute, opts.Now)}
+}
 
 // Get implements Tokens.
 func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
@@ -102,7 +134,10 @@ func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
-	key := b.key(r.Identity, scopes)
+	key := tokencache.Key{
+		TenantID: r.Identity.TenantID, ObjectID: r.Identity.ObjectID, Scopes: scopes,
+		Session: r.Assertion, SessionExpiresAt: r.Identity.ExpiresAt,
+	}
 	m := r.mode()
 	if m == cached {
 		if t, src, ok := b.cfg.Cache.Get(ctx, key); ok {
@@ -110,6 +145,13 @@ func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
 		}
 	}
 	v, err, _ := b.flights.Do(flightKey(key, r, m), func() (any, error) {
+		if m != cached { // counted per exchange: concurrent identical answers share one
+			if wait, ok := b.skips.allow(r.Identity.TenantID + "/" + r.Identity.ObjectID); !ok {
+				return nil, problem.New(problem.UpstreamUnavailable,
+					"This user asked for more than %d Graph tokens past the cache (claims answers, refused tokens) within a minute; retry after %d s.", b.skips.max, entra.Seconds(wait)).
+					WithRetryAfter(wait)
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exchangeTimeout)
 		defer cancel()
 		var t entra.Token
@@ -143,15 +185,17 @@ func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
 }
 
 // Forget implements Tokens.
-func (b *Broker) Forget(ctx context.Context, r Request) {
-	if scopes, err := b.scopes(r.Scopes); err == nil {
-		b.cfg.Cache.Delete(ctx, b.key(r.Identity, scopes))
+func (b *Broker) Forget(ctx context.Context, id *token.Identity) error {
+	if err := b.cfg.Cache.PurgeUser(ctx, id.TenantID, id.ObjectID); err != nil {
+		return problem.New(problem.UpstreamUnavailable, "The token cache could not be reached to remove the user's Graph tokens; retry after %d s.", entra.Seconds(forgetRetryAfter)).
+			WithRetryAfter(forgetRetryAfter).WithCause(err)
 	}
+	return nil
 }
 
-func (b *Broker) key(id *token.Identity, scopes []string) tokencache.Key {
-	return tokencache.Key{TenantID: id.TenantID, ObjectID: id.ObjectID, Scopes: scopes}
-}
+// forgetRetryAfter is how long a failed Forget asks the caller to wait: the
+// cache's own pause after a store fault starts at a second.
+const forgetRetryAfter = 2 * time.Second
 
 // scopes maps the scopes asked for, in any case, to GRAPH_SCOPES as
 // configured; nil asks for all of them. A scope not configured is the caller's
@@ -183,7 +227,7 @@ func indexFold(list []string, s string) int {
 }
 
 // flightKey joins concurrent requests that would make the same exchange: same
-// cache entry (user and scope set), same mode, same claims.
+// cache entry (session and scope set), same mode, same claims.
 func flightKey(k tokencache.Key, r Request, m mode) string {
 	switch m {
 	case answering:

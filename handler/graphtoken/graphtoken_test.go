@@ -3,6 +3,7 @@ package graphtoken
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,8 +48,8 @@ func (f *fakeEntra) answer(ctx context.Context, tok string, scopes []string) (en
 }
 
 var (
-	alice = &token.Identity{TenantID: "aaaaaaaa-0000-4000-8000-00000000000a", ObjectID: "a11ce000-0000-4000-8000-000000000001"}
-	bob   = &token.Identity{TenantID: "aaaaaaaa-0000-4000-8000-00000000000a", ObjectID: "b0b00000-0000-4000-8000-000000000002"}
+	alice = &token.Identity{TenantID: "aaaaaaaa-0000-4000-8000-00000000000a", ObjectID: "a11ce000-0000-4000-8000-000000000001", ExpiresAt: time.Now().Add(time.Hour)}
+	bob   = &token.Identity{TenantID: "aaaaaaaa-0000-4000-8000-00000000000a", ObjectID: "b0b00000-0000-4000-8000-000000000002", ExpiresAt: time.Now().Add(time.Hour)}
 )
 
 func newBroker(t *testing.T, f *fakeEntra) *Broker {
@@ -57,7 +58,7 @@ func newBroker(t *testing.T, f *fakeEntra) *Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(Config{Scopes: []string{"User.Read", "Mail.Read"}, Cache: cache, Exchanger: f})
+	return New(Config{Scopes: []string{"User.Read", "Mail.Read"}, Cache: cache, Exchanger: f}, Options{})
 }
 
 func TestCacheThenEntra(t *testing.T) {
@@ -68,20 +69,29 @@ func TestCacheThenEntra(t *testing.T) {
 	if err != nil || r.Source != FromEntra {
 		t.Fatalf("first: %+v %v", r, err)
 	}
-	// A new bootstrap token of the same user is served from the cache.
-	r, err = s.Get(ctx, Request{Identity: alice, Assertion: "t2", Scopes: []string{"user.read"}})
+	// The same session (bootstrap token) is served from the cache, whatever
+	// the case of the scopes.
+	r, err = s.Get(ctx, Request{Identity: alice, Assertion: "t1", Scopes: []string{"user.read"}})
 	if err != nil || r.Source != tokencache.Memory || r.AccessToken != alice.TenantID+"/t1/cached" {
 		t.Fatalf("second: %+v %v", r, err)
+	}
+	// Another session of the same user is exchanged for its own token: Entra
+	// evaluates Conditional Access for it. The first session still hits.
+	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t2", Scopes: []string{"User.Read"}}); r.Source != FromEntra || r.AccessToken != alice.TenantID+"/t2/cached" {
+		t.Fatalf("second session: %+v", r)
+	}
+	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1", Scopes: []string{"User.Read"}}); r.AccessToken != alice.TenantID+"/t1/cached" {
+		t.Fatalf("first session after the second: %+v", r)
 	}
 	// Another user, or another scope set, is another entry.
 	if r, _ := s.Get(ctx, Request{Identity: bob, Assertion: "t3", Scopes: []string{"User.Read"}}); r.AccessToken != alice.TenantID+"/t3/cached" {
 		t.Fatalf("bob got %q", r.AccessToken)
 	}
-	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t4"}); r.Source != FromEntra || len(r.Scopes) != 2 {
+	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1"}); r.Source != FromEntra || len(r.Scopes) != 2 {
 		t.Fatalf("all scopes: %+v", r)
 	}
-	if n := f.calls.Load(); n != 3 {
-		t.Errorf("%d exchanges, want 3", n)
+	if n := f.calls.Load(); n != 4 {
+		t.Errorf("%d exchanges, want 4", n)
 	}
 }
 
@@ -131,21 +141,70 @@ func TestClaimsAndFreshSkipTheCache(t *testing.T) {
 	ctx := context.Background()
 	s.Get(ctx, Request{Identity: alice, Assertion: "t1"})
 	claims := `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
-	r, err := s.Get(ctx, Request{Identity: alice, Assertion: "t2", Claims: claims})
+	r, err := s.Get(ctx, Request{Identity: alice, Assertion: "t1", Claims: claims})
 	if err != nil || r.Source != FromEntra || f.lastClaims.Load() != claims {
 		t.Fatalf("claims: %+v %v", r, err)
 	}
-	r, err = s.Get(ctx, Request{Identity: alice, Assertion: "t3", Refused: true})
-	if err != nil || r.AccessToken != alice.TenantID+"/t3/fresh" || f.fresh.Load() != 1 {
+	r, err = s.Get(ctx, Request{Identity: alice, Assertion: "t1", Refused: true})
+	if err != nil || r.AccessToken != alice.TenantID+"/t1/fresh" || f.fresh.Load() != 1 {
 		t.Fatalf("fresh: %+v %v", r, err)
 	}
 	// The fresh token replaced the cached one.
-	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t4"}); r.AccessToken != alice.TenantID+"/t3/fresh" {
-		t.Errorf("after fresh, cache holds %q", r.AccessToken)
+	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1"}); r.AccessToken != alice.TenantID+"/t1/fresh" || r.Source != tokencache.Memory {
+		t.Errorf("after fresh, cache holds %+v", r)
 	}
-	s.Forget(ctx, Request{Identity: alice})
-	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t5"}); r.Source != FromEntra {
+	if err := s.Forget(ctx, alice); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1"}); r.Source != FromEntra {
 		t.Errorf("after forget: %+v", r)
+	}
+}
+
+// TestSkipsAreBounded: claims answers and refused tokens go to Entra past
+// the cache, so one user gets only a few a minute; concurrent identical
+// answers share one exchange and count once; other users are not affected.
+func TestSkipsAreBounded(t *testing.T) {
+	f := &fakeEntra{delay: 200 * time.Millisecond} // keeps the flight open while all 20 join it
+	clock := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	cache, err := tokencache.New(tokencache.Config{}, tokencache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Config{Scopes: []string{"User.Read"}, Cache: cache, Exchanger: f}, Options{Now: func() time.Time { return clock }, SkipsPerMinute: 3})
+	ctx := context.Background()
+	claims := func(i int) string { return fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, i) }
+
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Get(ctx, Request{Identity: alice, Assertion: "t", Claims: claims(0)}) }()
+	}
+	wg.Wait()
+	if n := f.calls.Load(); n != 1 {
+		t.Fatalf("20 identical concurrent answers made %d exchanges, want 1", n)
+	}
+	f.delay = 0
+	for i := 1; i <= 2; i++ {
+		if _, err := s.Get(ctx, Request{Identity: alice, Assertion: "t", Claims: claims(i)}); err != nil {
+			t.Fatalf("answer %d: %v", i, err)
+		}
+	}
+	_, err = s.Get(ctx, Request{Identity: alice, Assertion: "t", Refused: true})
+	var p *problem.Error
+	if !errors.As(err, &p) || p.Code != problem.UpstreamUnavailable || p.RetryAfter <= 0 || p.RetryAfter > time.Minute {
+		t.Fatalf("past the bound: %v", err)
+	}
+	before := f.calls.Load() + f.fresh.Load()
+	if _, err := s.Get(ctx, Request{Identity: bob, Assertion: "b", Claims: claims(9)}); err != nil {
+		t.Fatalf("another user: %v", err)
+	}
+	clock = clock.Add(time.Minute)
+	if _, err := s.Get(ctx, Request{Identity: alice, Assertion: "t", Claims: claims(10)}); err != nil {
+		t.Fatalf("a minute later: %v", err)
+	}
+	if n := f.calls.Load() + f.fresh.Load(); n != before+2 {
+		t.Errorf("%d exchanges after the bound, want %d", n, before+2)
 	}
 }
 

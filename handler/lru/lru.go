@@ -79,6 +79,39 @@ func (c *Cache[K, V]) Delete(key K) {
 	}
 }
 
+// DeleteFunc removes every entry whose key f reports, expired or not, and
+// returns how many it removed. It holds the lock while it visits every entry,
+// so it is for rare calls (purging a user), not for a request's path.
+func (c *Cache[K, V]) DeleteFunc(f func(K) bool) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deleteIf(func(e *entry[K, V]) bool { return f(e.key) })
+}
+
+// DeleteExpired removes every entry expired at now, and returns how many it
+// removed. Get drops an expired entry it meets, and Put evicts, so this only
+// frees sooner the memory of entries nobody asks for again; like DeleteFunc,
+// it visits every entry under the lock.
+func (c *Cache[K, V]) DeleteExpired(now time.Time) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deleteIf(func(e *entry[K, V]) bool { return !now.Before(e.expires) })
+}
+
+func (c *Cache[K, V]) deleteIf(drop func(*entry[K, V]) bool) int {
+	n := 0
+	for el := c.order.Front(); el != nil; {
+		next := el.Next() // Remove clears el's links
+		if e := el.Value.(*entry[K, V]); drop(e) {
+			c.order.Remove(el)
+			delete(c.entries, e.key)
+			n++
+		}
+		el = next
+	}
+	return n
+}
+
 // Len is the number of entries, expired ones included until they are touched or evicted.
 func (c *Cache[K, V]) Len() int {
 	c.mu.Lock()

@@ -1,6 +1,8 @@
 package lru
 
 import (
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -51,5 +53,63 @@ func TestPutReplacesAndDelete(t *testing.T) {
 	c.Delete(1)
 	if _, ok := c.Get(1, now); ok {
 		t.Error("deleted entry served")
+	}
+}
+
+func TestDeleteFunc(t *testing.T) {
+	now := time.Now()
+	c := New[string, int](10)
+	for _, k := range []string{"alice/1", "bob/1", "alice/2", "carol/1", "alice/3"} {
+		c.Put(k, 1, now.Add(time.Hour))
+	}
+	c.Put("alice/old", 1, now.Add(-time.Minute)) // expired, still held: removed too
+	if n := c.DeleteFunc(func(k string) bool { return strings.HasPrefix(k, "alice/") }); n != 4 {
+		t.Errorf("DeleteFunc removed %d, want 4", n)
+	}
+	for _, k := range []string{"alice/1", "alice/2", "alice/3", "alice/old"} {
+		if _, ok := c.Get(k, now); ok {
+			t.Errorf("%s survived", k)
+		}
+	}
+	for _, k := range []string{"bob/1", "carol/1"} {
+		if _, ok := c.Get(k, now); !ok {
+			t.Errorf("%s removed", k)
+		}
+	}
+	if c.Len() != 2 {
+		t.Errorf("Len = %d, want 2", c.Len())
+	}
+	// The order survives: what is left still evicts least recently used first.
+	c.Get("bob/1", now)
+	for i := range 9 {
+		c.Put(strconv.Itoa(i), i, now.Add(time.Hour))
+	}
+	if _, ok := c.Get("carol/1", now); ok {
+		t.Error("carol/1, the least recently used, was not evicted first")
+	}
+	if n := c.DeleteFunc(func(string) bool { return false }); n != 0 || c.Len() != 10 {
+		t.Errorf("a DeleteFunc matching nothing removed %d; Len %d", n, c.Len())
+	}
+}
+
+func TestDeleteExpired(t *testing.T) {
+	now := time.Now()
+	c := New[int, int](10)
+	for i := range 6 {
+		c.Put(i, i, now.Add(time.Duration(i-3)*time.Minute)) // 0, 1, 2 expired; 3 expires at now
+	}
+	if n := c.DeleteExpired(now); n != 4 {
+		t.Errorf("DeleteExpired removed %d, want 4 (at its expiry an entry is expired)", n)
+	}
+	if c.Len() != 2 {
+		t.Errorf("Len = %d, want 2", c.Len())
+	}
+	for i := 4; i < 6; i++ {
+		if v, ok := c.Get(i, now); !ok || v != i {
+			t.Errorf("live entry %d removed", i)
+		}
+	}
+	if n := c.DeleteExpired(now); n != 0 {
+		t.Errorf("a second DeleteExpired removed %d", n)
 	}
 }

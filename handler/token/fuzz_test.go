@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/addinsso/addinsso/dev/entra"
 	"github.com/addinsso/addinsso/handler/problem"
@@ -30,6 +31,23 @@ func FuzzVerify(f *testing.F) {
 	f.Add("..")
 	f.Add("a.b.c")
 	f.Add(b64(`{"alg":"RS256","kid":"x","jku":"https://evil"}`) + ".e30.c2ln")
+	// The attacks of the strict checks, each signed by the emulator and refused.
+	for _, tok := range []string{
+		rawSigned("", `,"OID":"`+bob.ObjectID+`"`),
+		rawSigned("", `,"\u006fid":"`+bob.ObjectID+`"`),
+		rawSigned("", `,"ſcp":"access_as_user"`),
+		rawSigned(`,"ALG":"none"`, ""),
+		rawSigned(`,"kid":"other"`, ""),
+		issue(alice, entra.Token{ClientApp: otherApp}),
+		issue(alice, entra.Token{Version: "1.0", ClientApp: otherApp, Claims: map[string]any{"azp": entra.OfficeClientID}}),
+		issue(alice, entra.Token{Lifetime: 29 * time.Hour}),
+		issue(alice, entra.Token{Lifetime: 29 * time.Hour, Claims: map[string]any{"iat": nil, "nbf": nil}}),
+		issue(entra.User{TenantID: entra.ConsumersTenantID, ObjectID: alice.ObjectID}, entra.Token{}),
+		emu.SignWithTenantKey(entra.ConsumersTenantID, nil, claimsOf(issue(alice, entra.Token{}))),
+		signed(map[string]any{"kid": "not-a-published-key"}, aged(10*time.Minute)),
+	} {
+		f.Add(tok)
+	}
 	v := New(baseConfig(), baseOptions())
 	f.Fuzz(func(t *testing.T, raw string) {
 		id, err := v.Verify(context.Background(), raw)

@@ -35,6 +35,7 @@ const (
 )
 
 func (c *claims) identity(policy config.MFAPolicy) *Identity {
+	client, _ := c.clientApp()
 	id := &Identity{
 		TenantID:     c.Tid,
 		ObjectID:     c.Oid,
@@ -42,7 +43,7 @@ func (c *claims) identity(policy config.MFAPolicy) *Identity {
 		Username:     firstNonEmpty(c.Preferred, c.UPN, c.UniqueName),
 		Scopes:       strings.Fields(c.Scp),
 		TokenVersion: c.Ver,
-		ClientAppID:  firstNonEmpty(c.Azp, c.AppID),
+		ClientAppID:  client,
 		AMR:          c.AMR,
 		ACRS:         c.ACRS,
 		ExpiresAt:    c.Exp.UTC(),

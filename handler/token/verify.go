@@ -3,17 +3,18 @@
 // registration, whether obtained with Office's legacy SSO or with MSAL.js
 // Nested App Authentication.
 //
-// Checks run cheapest first: size and shape, the JOSE header (RS256 only, a
-// plain kid, no key-carrying parameters), lifetime, version, audience; then
-// Entra's metadata (fetched lazily) for the issuer and the signature; then
-// policy: a user (not app-only) token, tenant, scope, MFA. Every failure is a
+// Checks run cheapest first: size and shape; the JOSE header (RS256 only, a
+// plain kid, no key-carrying parameters) and the claims, both with exact and
+// unique member names; lifetime, version, audience; then Entra's metadata
+// (fetched lazily, or ahead of time by Warm) for the issuer, the key and the
+// key's own issuer, and the signature; then policy: a user (not app-only)
+// token, tenant, client application, scope, MFA. Every failure is a
 // *problem.Error whose detail says what was expected.
 package token
 
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
@@ -39,20 +41,34 @@ const (
 	MaxTokenBytes = 16 << 10
 	// maxHeaderBytes bounds the encoded JOSE header, checked before any decoding.
 	maxHeaderBytes = 1 << 10
-	// ClockSkew is how far exp and nbf may be off.
+	// ClockSkew is how far exp, nbf and iat may be off.
 	ClockSkew = 5 * time.Minute
+	// MaxLifetime is the longest an Entra access token lives: 60-90 minutes by
+	// default, at most a day under a configurable token lifetime policy, and
+	// 20-28 hours as a long-lived token under continuous access evaluation.
+	// A token whose exp is further than this from its iat or nbf (or from now,
+	// when it has neither) was not minted by Entra as documented.
+	MaxLifetime = 28 * time.Hour
+	// PersonalAccountsTenant is the tenant of personal Microsoft accounts
+	// (Outlook.com, Xbox, ...); their tokens are accepted only when the API is
+	// configured for config.Common or for this tenant itself.
+	PersonalAccountsTenant = "9188040d-6c67-4c5b-b112-36a304b66dad"
 )
 
 // Config says which tokens a Verifier accepts; main fills it from the
 // validated settings.
 type Config struct {
-	ClientID       string
-	AppIDURI       string   // also accepted as the audience of v1.0 tokens
-	TenantID       string   // config.MultiTenant, config.Common or one tenant's ID, lower case
+	ClientID string
+	AppIDURI string // also accepted as the audience of v1.0 tokens
+	// TenantID is config.MultiTenant (work and school accounts of any
+	// tenant), config.Common (those and personal Microsoft accounts) or one
+	// tenant's ID, lower case.
+	TenantID       string
 	AllowedTenants []string // lower case; empty: all
 	RequiredScope  string
 	// AllowedClientApps are the client IDs (lower case) a token's azp (v2.0)
-	// or appid (v1.0) may name.
+	// or appid (v1.0) may name. Empty refuses every client: a Config made by
+	// hand fails closed (config.Load fills in Office's clients and the add-in).
 	AllowedClientApps []string
 	MFA               config.MFAPolicy
 	AuthorityHost     string // e.g. https://login.microsoftonline.com
@@ -64,7 +80,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. nil: time.Now.
 	Now func() time.Time
-	// HTTPClient fetches Entra's metadata. nil: entra.HTTPClient().
+	// HTTPClient fetches Entra's metadata. nil: entra.HTTPClient(), which
+	// never follows a redirect.
 	HTTPClient *http.Client
 	// KeyRefreshInterval is the least time between JWKS refreshes caused by an
 	// unknown kid. 0: 5 minutes.
@@ -80,10 +97,11 @@ type Verifier struct {
 	keys *keySource
 	memo *lru.Cache[[sha256.Size]byte, *Identity]
 	now  func() time.Time
+	warm sync.Once
 }
 
 // New returns a Verifier. It makes no network call: Entra's metadata is fetched
-// when the first token arrives.
+// when Warm is called or the first token arrives.
 func New(cfg Config, opts Options) *Verifier {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -100,62 +118,68 @@ func New(cfg Config, opts Options) *Verifier {
 	if opts.MemoSize == 0 {
 		opts.MemoSize = 10_000
 	}
-	// common's discovery documents give the issuers as {tenantid} templates, for
-	// every tenant; a single-tenant API enforces its tenant as policy, after the
-	// signature, like the allow-list.
-	base := cfg.AuthorityHost + "/common"
 	return &Verifier{
-		cfg: cfg,
-		keys: &keySource{
-			client:          opts.HTTPClient,
-			log:             opts.Logger,
-			v2URL:           base + "/v2.0/.well-known/openid-configuration",
-			v1URL:           base + "/.well-known/openid-configuration",
-			refreshInterval: opts.KeyRefreshInterval,
-			retryInterval:   5 * time.Second,
-			maxAge:          24 * time.Hour,
-			now:             opts.Now,
-		},
+		cfg:  cfg,
+		keys: newKeySource(cfg.AuthorityHost, opts),
 		memo: lru.New[[sha256.Size]byte, *Identity](opts.MemoSize),
 		now:  opts.Now,
 	}
 }
 
-// header is the part of the JOSE header we read. Parameters that carry or point
-// to keys are decoded only to be refused.
-type header struct {
-	Alg  string          `json:"alg"`
-	Kid  json.RawMessage `json:"kid"`
-	Crit json.RawMessage `json:"crit"`
-	JKU  json.RawMessage `json:"jku"`
-	JWK  json.RawMessage `json:"jwk"`
-	X5U  json.RawMessage `json:"x5u"`
-	X5C  json.RawMessage `json:"x5c"`
-	B64  json.RawMessage `json:"b64"`
-	Zip  json.RawMessage `json:"zip"`
-}
+// refusedHeaders carry or point to keys, or change what is signed: keys come
+// only from Entra ID's published set, and Entra sets none of these.
+var refusedHeaders = []string{"jku", "jwk", "x5u", "x5c", "crit", "b64", "zip"}
+
+// headerNames are the JOSE header parameters we read.
+var headerNames = append([]string{"alg", "kid"}, refusedHeaders...)
 
 // claims are the access token claims we use (Entra's access token claims reference).
 type claims struct {
-	Iss        string       `json:"iss"`
-	Aud        audience     `json:"aud"`
-	Exp        *numericDate `json:"exp"`
-	Nbf        *numericDate `json:"nbf"`
-	Ver        string       `json:"ver"`
-	Tid        string       `json:"tid"`
-	Oid        string       `json:"oid"`
-	Scp        string       `json:"scp"`
-	Roles      []string     `json:"roles"`
-	Idtyp      string       `json:"idtyp"`
-	Azp        string       `json:"azp"`   // v2.0
-	AppID      string       `json:"appid"` // v1.0
-	Name       string       `json:"name"`
-	Preferred  string       `json:"preferred_username"` // v2.0
-	UPN        string       `json:"upn"`                // v1.0
-	UniqueName string       `json:"unique_name"`        // v1.0
-	AMR        []string     `json:"amr"`                // v1.0 only
-	ACRS       []string     `json:"acrs"`
+	Iss        string
+	Aud        audience
+	Exp        *numericDate
+	Nbf        *numericDate
+	Iat        *numericDate
+	Ver        string
+	Tid        string
+	Oid        string
+	Scp        string
+	Roles      []string
+	Idtyp      string
+	Azp        string // v2.0
+	AppID      string // v1.0
+	Name       string
+	Preferred  string   // preferred_username, v2.0
+	UPN        string   // v1.0
+	UniqueName string   // v1.0
+	AMR        []string // v1.0 only
+	ACRS       []string
 }
+
+// claimFields maps each claim we read, by its exact name, to its field.
+var claimFields = []field[claims]{
+	{"iss", func(c *claims) any { return &c.Iss }},
+	{"aud", func(c *claims) any { return &c.Aud }},
+	{"exp", func(c *claims) any { return &c.Exp }},
+	{"nbf", func(c *claims) any { return &c.Nbf }},
+	{"iat", func(c *claims) any { return &c.Iat }},
+	{"ver", func(c *claims) any { return &c.Ver }},
+	{"tid", func(c *claims) any { return &c.Tid }},
+	{"oid", func(c *claims) any { return &c.Oid }},
+	{"scp", func(c *claims) any { return &c.Scp }},
+	{"roles", func(c *claims) any { return &c.Roles }},
+	{"idtyp", func(c *claims) any { return &c.Idtyp }},
+	{"azp", func(c *claims) any { return &c.Azp }},
+	{"appid", func(c *claims) any { return &c.AppID }},
+	{"name", func(c *claims) any { return &c.Name }},
+	{"preferred_username", func(c *claims) any { return &c.Preferred }},
+	{"upn", func(c *claims) any { return &c.UPN }},
+	{"unique_name", func(c *claims) any { return &c.UniqueName }},
+	{"amr", func(c *claims) any { return &c.AMR }},
+	{"acrs", func(c *claims) any { return &c.ACRS }},
+}
+
+var claimNames = names(claimFields)
 
 var kidPattern = regexp.MustCompile(`^[A-Za-z0-9_\-]{1,128}$`)
 
@@ -180,6 +204,14 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Identity, error) {
 	return id, nil
 }
 
+// Warm starts fetching Entra's metadata and signing keys in the background,
+// the first time it is called, so that the first token finds them. It never
+// blocks. Call it once the host's first ping has been answered: nothing is
+// fetched before Warm or the first token asks.
+func (v *Verifier) Warm() {
+	v.warm.Do(func() { v.keys.begin(v.keys.maxAge) })
+}
+
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Identity, time.Time, error) {
 	var none time.Time
 	encHeader, rest, ok1 := strings.Cut(raw, ".")
@@ -193,16 +225,32 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Iden
 	if len(encHeader) > maxHeaderBytes {
 		return nil, none, invalid("The token header is larger than %d bytes.", maxHeaderBytes)
 	}
-	var h header
-	if err := decodeSegment(encHeader, &h); err != nil {
+	h, err := members(encHeader, headerNames)
+	if errors.Is(err, errTooManyMembers) {
+		return nil, none, invalid("The token header has more than %d parameters.", maxMembers)
+	}
+	if dup, ok := errors.AsType[*duplicateError](err); ok {
+		return nil, none, invalid("The token header names %q twice; header parameter names are case-sensitive and each may appear once.", dup.name)
+	}
+	if err != nil {
 		return nil, none, invalid("The token header is not base64url JSON.")
 	}
-	kid, err := h.check()
+	kid, err := checkHeader(h)
 	if err != nil {
 		return nil, none, invalid("The token header is refused: %v.", err)
 	}
+	m, err := members(encPayload, claimNames)
+	if errors.Is(err, errTooManyMembers) {
+		return nil, none, invalid("The token has more than %d claims; Entra ID's access tokens have a few dozen.", maxMembers)
+	}
+	if dup, ok := errors.AsType[*duplicateError](err); ok {
+		return nil, none, invalid("The token names claim %q twice; claim names are case-sensitive and each may appear once.", dup.name)
+	}
 	var c claims
-	if err := decodeSegment(encPayload, &c); err != nil {
+	if err == nil {
+		err = decodeFields(m, claimFields, &c)
+	}
+	if err != nil {
 		return nil, none, invalid("The token payload is not base64url JSON with Entra's claim types.")
 	}
 	if err := v.checkClaims(&c, now); err != nil {
@@ -211,19 +259,27 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Iden
 
 	ks, err := v.keys.get(ctx)
 	if err != nil {
-		return nil, none, unavailable(err)
+		return nil, none, err
 	}
 	if want := issuer(ks, c.Ver, c.Tid); c.Iss != want {
 		return nil, none, invalid("Issuer %q is not %q (the issuer of a v%s token of tenant %s).", c.Iss, want, c.Ver, c.Tid)
 	}
-	key, err := v.keys.key(ctx, ks, kid)
-	if errors.Is(err, errEntraUnavailable) {
-		return nil, none, unavailable(err)
-	}
+	key, err := v.keys.key(ctx, kid, c.issued())
 	if err != nil {
-		return nil, none, invalid("The token is signed with a key Entra ID does not publish.")
+		return nil, none, err
 	}
-	if _, err := jws.VerifyCompactFast(key, []byte(raw), jwa.RS256()); err != nil {
+	// Entra scopes each key to an issuer: the {tenantid} template for the keys
+	// of every tenant, one tenant's issuer for a key of its own (personal
+	// accounts'). The key set is v2.0's, so its issuers are v2.0 issuers: a
+	// v1.0 token is held to the v2.0 issuer of its own tenant, as Microsoft's
+	// own validator does. iss was checked against tid above, so this ties the
+	// key to the token's tenant.
+	if key.issuer != "" {
+		if want := issuer(ks, "2.0", c.Tid); strings.Replace(key.issuer, "{tenantid}", c.Tid, 1) != want {
+			return nil, none, invalid("The token's key %s signs only for issuer %s, not for tenant %s.", kid, key.issuer, c.Tid)
+		}
+	}
+	if _, err := jws.VerifyCompactFast(key.pub, []byte(raw), jwa.RS256()); err != nil {
 		return nil, none, invalid("The token's signature does not verify.")
 	}
 
@@ -233,17 +289,19 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Iden
 	return c.identity(v.cfg.MFA), c.Exp.Time, nil
 }
 
-// check refuses every header that could make us trust a key the token names.
-func (h *header) check() (kid string, err error) {
-	if h.Alg != "RS256" {
-		return "", fmt.Errorf("alg %q is not RS256, the only algorithm Entra ID signs access tokens with", h.Alg)
+// checkHeader refuses every header that could make us trust a key the token
+// names, and returns the kid.
+func checkHeader(h map[string]json.RawMessage) (kid string, err error) {
+	var alg string
+	if json.Unmarshal(h["alg"], &alg) != nil || alg != "RS256" {
+		return "", fmt.Errorf("alg %q is not RS256, the only algorithm Entra ID signs access tokens with", shorten(alg))
 	}
-	for name, v := range map[string]json.RawMessage{"jku": h.JKU, "jwk": h.JWK, "x5u": h.X5U, "x5c": h.X5C, "crit": h.Crit, "b64": h.B64, "zip": h.Zip} {
-		if v != nil {
+	for _, name := range refusedHeaders {
+		if _, ok := h[name]; ok {
 			return "", fmt.Errorf("the token header carries %q; keys come only from Entra ID's published key set", name)
 		}
 	}
-	if err := json.Unmarshal(h.Kid, &kid); err != nil || !kidPattern.MatchString(kid) {
+	if json.Unmarshal(h["kid"], &kid) != nil || !kidPattern.MatchString(kid) {
 		return "", errors.New("the token header has no plain kid (key ID)")
 	}
 	return kid, nil
@@ -258,6 +316,20 @@ func (v *Verifier) checkClaims(c *claims, now time.Time) error {
 	}
 	if c.Nbf != nil && now.Add(ClockSkew).Before(c.Nbf.Time) {
 		return invalid("The token is not valid before %s; check the clocks.", c.Nbf.UTC().Format(time.RFC3339))
+	}
+	if c.Iat != nil && now.Add(ClockSkew).Before(c.Iat.Time) {
+		return invalid("The token was issued in the future (iat %s); check the clocks.", c.Iat.UTC().Format(time.RFC3339))
+	}
+	// From the earliest of iat, nbf and now (with skew): neither a token
+	// without iat and nbf nor one that claims a later start can live longer.
+	start := now.Add(ClockSkew)
+	for _, t := range []*numericDate{c.Iat, c.Nbf} {
+		if t != nil && t.Before(start) {
+			start = t.Time
+		}
+	}
+	if c.Exp.Sub(start) > MaxLifetime {
+		return invalid("The token expires at %s, more than %d hours after it was issued; Entra ID's access tokens live at most that long.", c.Exp.UTC().Format(time.RFC3339), int(MaxLifetime.Hours()))
 	}
 	if c.Ver != "1.0" && c.Ver != "2.0" {
 		return invalid("Token version %q is neither 1.0 nor 2.0.", c.Ver)
@@ -275,6 +347,17 @@ func (v *Verifier) checkClaims(c *claims, now time.Time) error {
 	return nil
 }
 
+// issued is when the token says it was issued: iat, else nbf; zero if neither.
+func (c *claims) issued() time.Time {
+	switch {
+	case c.Iat != nil:
+		return c.Iat.Time
+	case c.Nbf != nil:
+		return c.Nbf.Time
+	}
+	return time.Time{}
+}
+
 // audienceOK: v2.0 tokens name the client ID; v1.0 tokens name whatever the
 // client asked for, the App ID URI usually, or the client ID.
 func (v *Verifier) audienceOK(c *claims) bool {
@@ -288,12 +371,23 @@ func (v *Verifier) audienceOK(c *claims) bool {
 	return aud == v.cfg.ClientID || (v.cfg.AppIDURI != "" && aud == v.cfg.AppIDURI)
 }
 
+// issuer is the issuer a token of version ver and tenant tid must name, from
+// the discovery documents' {tenantid} templates.
 func issuer(ks *keySet, ver, tid string) string {
 	tmpl := ks.v2Issuer
 	if ver == "1.0" {
 		tmpl = ks.v1Issuer
 	}
 	return strings.Replace(tmpl, "{tenantid}", tid, 1)
+}
+
+// clientApp is the application the token was issued to, and the claim that
+// names it: azp in v2.0 tokens, appid in v1.0 tokens.
+func (c *claims) clientApp() (id, claim string) {
+	if c.Ver == "2.0" {
+		return strings.ToLower(c.Azp), "azp"
+	}
+	return strings.ToLower(c.AppID), "appid"
 }
 
 func (v *Verifier) checkPolicy(c *claims) error {
@@ -305,11 +399,23 @@ func (v *Verifier) checkPolicy(c *claims) error {
 	}
 	// Entra writes IDs in lower case; the cache key and the allow-lists do too.
 	c.Tid, c.Oid = strings.ToLower(c.Tid), strings.ToLower(c.Oid)
-	if v.cfg.TenantID != config.MultiTenant && c.Tid != v.cfg.TenantID {
+	switch t := v.cfg.TenantID; {
+	case t == config.Common:
+	case c.Tid == PersonalAccountsTenant && t != PersonalAccountsTenant:
+		return problem.New(problem.TenantNotAllowed, "Tenant %s is personal Microsoft accounts, which this API accepts only with ADDIN_TENANT_ID=common.", c.Tid)
+	case t != config.MultiTenant && c.Tid != t:
 		return problem.New(problem.TenantNotAllowed, "Tenant %s is not the tenant this API serves.", c.Tid)
 	}
 	if len(v.cfg.AllowedTenants) > 0 && !slices.Contains(v.cfg.AllowedTenants, c.Tid) {
 		return problem.New(problem.TenantNotAllowed, "Tenant %s is not in ADDIN_ALLOWED_TENANTS.", c.Tid)
+	}
+	switch client, claim := c.clientApp(); {
+	case !entra.IsGUID(client):
+		return invalid("The token names no client application (%s).", claim)
+	case len(v.cfg.AllowedClientApps) == 0:
+		return problem.New(problem.ClientNotAllowed, "Client application %s is refused: no client application is allowed (ADDIN_ALLOWED_CLIENT_APPS is empty).", client)
+	case !slices.Contains(v.cfg.AllowedClientApps, client):
+		return problem.New(problem.ClientNotAllowed, "Client application %s (the token's %s) is not in ADDIN_ALLOWED_CLIENT_APPS.", client, claim)
 	}
 	if !slices.Contains(strings.Fields(c.Scp), v.cfg.RequiredScope) {
 		return problem.New(problem.InsufficientScope, "The token's scopes (%s) lack %q; expose it on the app registration and request it.", c.Scp, v.cfg.RequiredScope)
@@ -338,20 +444,6 @@ func (v *Verifier) checkMFA(c *claims) error {
 
 func invalid(format string, args ...any) *problem.Error {
 	return problem.New(problem.InvalidToken, format, args...)
-}
-
-func unavailable(err error) *problem.Error {
-	return problem.New(problem.UpstreamUnavailable, "Entra ID's signing keys cannot be fetched right now, so the token cannot be verified.").
-		WithRetryAfter(5 * time.Second).WithCause(err)
-}
-
-// decodeSegment decodes one unpadded base64url JWS segment into v.
-func decodeSegment(seg string, v any) error {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(seg)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
 }
 
 // audience is aud, a string or an array of strings.

@@ -1,7 +1,12 @@
-// Package tokencache caches Graph access tokens per user and scope set, so a
-// repeat caller costs no On-Behalf-Of exchange: a bounded in-memory level in
-// front of an optional Store shared by every instance of the Function App
-// (Azure Table Storage in production, see package azuretable).
+// Package tokencache caches Graph access tokens per user, session and scope
+// set, so a repeat caller costs no On-Behalf-Of exchange: a bounded in-memory
+// level in front of an optional Store shared by every instance of the Function
+// App (Azure Table Storage in production, see package azuretable).
+//
+// An entry answers only the bootstrap token it was exchanged for (Key.Session)
+// and lives no longer than it: Entra evaluates Conditional Access at each
+// exchange, so another session of the same user, one Entra might refuse, must
+// make its own.
 //
 // The cache is an optimisation, never a dependency. Every fault of the store
 // (down, slow, throttled, forbidden, tampered or unreadable rows) is logged and
@@ -44,6 +49,7 @@ const (
 	DefaultMemoryEntries = 10_000
 	DefaultMargin        = 5 * time.Minute
 	DefaultTimeout       = 2 * time.Second
+	DefaultSweepLimit    = 5_000
 )
 
 // Config says where tokens are cached besides memory.
@@ -68,16 +74,23 @@ type Options struct {
 	Margin time.Duration
 	// Timeout bounds the Store work of one Get, Put or Delete, so a slow or
 	// dead store cannot stall a request for long; 0 means DefaultTimeout.
+	// PurgeUser and Sweep are bounded by their ctx instead.
 	Timeout time.Duration
+	// SweepLimit bounds the rows one Sweep removes, so a backlog is worked
+	// off over several runs rather than in one long one; 0 means
+	// DefaultSweepLimit.
+	SweepLimit int
 }
 
 // Cache is the two-level token cache. It is safe for concurrent use.
 type Cache struct {
-	log    *slog.Logger
-	now    func() time.Time
-	margin time.Duration
-	mem    *lru.Cache[entryKey, entra.Token]
-	shared *sharedLevel // nil: memory only
+	log        *slog.Logger
+	now        func() time.Time
+	margin     time.Duration
+	sweepLimit int
+	sessions   *sessionHasher // hashes Key.Session for both levels
+	mem        *lru.Cache[entryKey, entra.Token]
+	shared     *sharedLevel // nil: memory only
 }
 
 // New builds the cache: memory only, or memory in front of cfg.Store. It
@@ -98,19 +111,27 @@ func New(cfg Config, opts Options) (*Cache, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
+	if opts.SweepLimit <= 0 {
+		opts.SweepLimit = DefaultSweepLimit
+	}
 	c := &Cache{
-		log:    opts.Logger,
-		now:    opts.Now,
-		margin: opts.Margin,
-		mem:    lru.New[entryKey, entra.Token](opts.MemoryEntries),
+		log:        opts.Logger,
+		now:        opts.Now,
+		margin:     opts.Margin,
+		sweepLimit: opts.SweepLimit,
+		mem:        lru.New[entryKey, entra.Token](opts.MemoryEntries),
 	}
 	if cfg.Store == nil {
+		c.sessions = newSessionHasher(randomSessionKey())
 		return c, nil
 	}
 	seal, err := newSealer(cfg.Keys)
 	if err != nil {
 		return nil, fmt.Errorf("TOKEN_CACHE_ENCRYPTION_KEY: %w", err)
 	}
+	// Every instance derives the same key, so all compute the same row for a
+	// session; the memory level uses the same hashes.
+	c.sessions = newSessionHasher(storeSessionKey(cfg.Keys[0].Secret))
 	c.shared = &sharedLevel{
 		store:   cfg.Store,
 		seal:    seal,
@@ -122,8 +143,10 @@ func New(cfg Config, opts Options) (*Cache, error) {
 	return c, nil
 }
 
-// Get returns the cached token for k if one is valid for at least the margin,
-// and which level held it. A hit from the store is copied into memory.
+// Get returns the token cached for k (the same user, scope set and bootstrap
+// token) if its entry lives at least the margin longer, and which level held
+// it. A hit from the store is copied into memory. The token keeps the Graph
+// token's own ExpiresAt, which may be later than the entry's end.
 func (c *Cache) Get(ctx context.Context, k Key) (entra.Token, Source, bool) {
 	e, ok := c.key(k, "get")
 	if !ok {
@@ -136,17 +159,18 @@ func (c *Cache) Get(ctx context.Context, k Key) (entra.Token, Source, bool) {
 	if c.shared == nil {
 		return entra.Token{}, "", false
 	}
-	t, ok := c.shared.get(ctx, e, now)
+	t, until, ok := c.shared.get(ctx, e, now)
 	if !ok {
 		return entra.Token{}, "", false
 	}
-	c.mem.Put(e, t, t.ExpiresAt.Add(-c.margin))
+	c.mem.Put(e, t, until.Add(-c.margin))
 	return clone(t), Table, true
 }
 
-// Put caches t under k in both levels. A token that is empty, oversized or
-// already inside the margin is not cached. The store write outlives a
-// cancelled ctx (the token is good and the next call will want it), within
+// Put caches t under k in both levels, until the earlier of t's expiry and
+// k.SessionExpiresAt. A token that is empty or oversized, or whose entry
+// would already be inside the margin, is not cached. The store write outlives
+// a cancelled ctx (the token is good and the next call will want it), within
 // the cache's own timeout.
 func (c *Cache) Put(ctx context.Context, k Key, t entra.Token) {
 	e, ok := c.key(k, "put")
@@ -164,14 +188,19 @@ func (c *Cache) Put(ctx context.Context, k Key, t entra.Token) {
 		c.log.WarnContext(ctx, "token cache: refusing to cache a token with an oversized scope list", "scopes", len(t.Scopes))
 		return
 	}
-	if !t.ExpiresAt.Add(-c.margin).After(c.now()) {
-		c.log.DebugContext(ctx, "token cache: not caching a token that expires within the margin", "expires_at", t.ExpiresAt)
+	until := t.ExpiresAt
+	if !k.SessionExpiresAt.IsZero() && k.SessionExpiresAt.Before(until) {
+		until = k.SessionExpiresAt
+	}
+	if !until.Add(-c.margin).After(c.now()) {
+		c.log.DebugContext(ctx, "token cache: not caching a token that, or whose session, expires within the margin",
+			"expires_at", t.ExpiresAt, "session_expires_at", k.SessionExpiresAt)
 		return
 	}
 	t = clone(t)
-	c.mem.Put(e, t, t.ExpiresAt.Add(-c.margin))
+	c.mem.Put(e, t, until.Add(-c.margin))
 	if c.shared != nil {
-		c.shared.put(context.WithoutCancel(ctx), e, t)
+		c.shared.put(context.WithoutCancel(ctx), e, t, until)
 	}
 }
 
@@ -207,7 +236,7 @@ func scopeBytes(scopes []string) int {
 }
 
 func (c *Cache) key(k Key, op string) (entryKey, bool) {
-	e, err := k.canonical()
+	e, err := k.canonical(c.sessions)
 	if err != nil {
 		// Only a caller's bug gets here: keys come from verified tokens.
 		c.log.Warn("token cache: refusing key", "op", op, "reason", err.Error())

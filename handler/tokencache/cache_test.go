@@ -172,18 +172,30 @@ func TestNewRejectsBadKeys(t *testing.T) {
 
 func TestKeyString(t *testing.T) {
 	const tid, alice, bob = "aaaaaaaa-0000-4000-8000-00000000000a", "a11ce000-0000-4000-8000-000000000001", "b0b00000-0000-4000-8000-000000000002"
-	a := tokencache.Key{TenantID: tid, ObjectID: alice, Scopes: []string{"User.Read", "Mail.Read"}}
-	same := tokencache.Key{TenantID: strings.ToUpper(tid), ObjectID: alice, Scopes: []string{"mail.read user.read", "USER.READ"}}
+	session := bootstrapToken(tid, alice, "outlook on the web")
+	a := tokencache.Key{TenantID: tid, ObjectID: alice, Scopes: []string{"User.Read", "Mail.Read"}, Session: session}
+	same := tokencache.Key{TenantID: strings.ToUpper(tid), ObjectID: alice, Scopes: []string{"mail.read user.read", "USER.READ"},
+		Session: session, SessionExpiresAt: time.Now()} // the expiry does not name the entry: the token does
 	if a.String() != same.String() {
 		t.Errorf("%q != %q", a, same)
 	}
 	for _, other := range []tokencache.Key{
-		{TenantID: tid, ObjectID: bob, Scopes: a.Scopes},
-		{TenantID: tid, ObjectID: alice, Scopes: []string{"User.Read"}},
-		{TenantID: "not-a-guid", ObjectID: alice, Scopes: a.Scopes},
+		{TenantID: tid, ObjectID: bob, Scopes: a.Scopes, Session: session},
+		{TenantID: tid, ObjectID: alice, Scopes: []string{"User.Read"}, Session: session},
+		{TenantID: "not-a-guid", ObjectID: alice, Scopes: a.Scopes, Session: session},
+		{TenantID: tid, ObjectID: alice, Scopes: a.Scopes, Session: bootstrapToken(tid, alice, "outlook desktop")},
+		{TenantID: tid, ObjectID: alice, Scopes: a.Scopes},
 	} {
 		if other.String() == a.String() {
 			t.Errorf("%q names alice's entry", other)
+		}
+	}
+	// The string joins concurrent exchanges and may reach a log or a
+	// profile: it holds a keyed hash of the token, never the token or a part of it.
+	secret := strings.TrimPrefix(session, "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.")[:40]
+	for _, k := range []tokencache.Key{a, {TenantID: "not-a-guid", ObjectID: alice, Scopes: a.Scopes, Session: session}} {
+		if strings.Contains(k.String(), secret) || len(k.String()) > 300 {
+			t.Errorf("String quotes the bootstrap token: %.300q", k)
 		}
 	}
 }

@@ -1,8 +1,9 @@
 package tokencache
 
-// RowKeys is where k's row lives, so tests can look at it or tamper with it.
-func RowKeys(k Key) (partitionKey, rowKey string) {
-	e, err := k.canonical()
+// RowKeys is where k's row lives for a cache whose first key is first, so
+// tests can look at it or tamper with it.
+func RowKeys(k Key, first []byte) (partitionKey, rowKey string) {
+	e, err := k.canonical(newSessionHasher(storeSessionKey(first)))
 	if err != nil {
 		panic(err)
 	}
@@ -14,3 +15,7 @@ const (
 	MaxTokenScopes     = maxTokenScopes
 	MaxTokenScopeBytes = maxTokenScopeBytes
 )
+
+// MemoryLen is the number of entries in c's memory level, expired ones
+// included until they are touched, evicted or swept.
+func (c *Cache) MemoryLen() int { return c.mem.Len() }

@@ -15,10 +15,14 @@ func FuzzOpen(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	const pk, rk = "aaaaaaaa-0000-4000-8000-00000000000a", "a11ce000-0000-4000-8000-000000000001_00"
+	// Keys as the cache makes them: the user's partition, then the scope
+	// set's hash and the session's keyed hash.
+	const pk, rk = "aaaaaaaa-0000-4000-8000-00000000000a_a11ce000-0000-4000-8000-000000000001", "5c0e_5e55"
 	keyID, blob := s.seal(pk, rk, []byte(`{"t":"secret"}`))
 	f.Add(pk, rk, keyID, blob)
-	f.Add(pk, "b0b00000-0000-4000-8000-000000000002_00", keyID, blob)
+	f.Add("aaaaaaaa-0000-4000-8000-00000000000a_b0b00000-0000-4000-8000-000000000002", rk, keyID, blob) // another user
+	f.Add(pk, "5c0e_0the", keyID, blob)                                                                 // another session
+	f.Add(pk+"_5c0e", "5e55", keyID, blob)                                                              // the separators moved
 	f.Add(pk, rk, "k2", blob)
 	f.Add(pk, rk, keyID, blob[:len(blob)-1])
 	f.Add(pk, rk, keyID, []byte{})

@@ -101,8 +101,33 @@ func newCache(t testing.TB, store tokencache.Store, opts tokencache.Options, key
 	return c
 }
 
+// keyOf is the key of user's first session: the same bootstrap token for
+// every call with the same tenant and user, valid all day.
 func keyOf(tenant, user string, scopes ...string) tokencache.Key {
-	return tokencache.Key{TenantID: tenant, ObjectID: user, Scopes: scopes}
+	return inSession(tokencache.Key{TenantID: tenant, ObjectID: user, Scopes: scopes}, "first")
+}
+
+// inSession is k with the bootstrap token of the named session of k's user.
+func inSession(k tokencache.Key, name string) tokencache.Key {
+	k.Session = bootstrapToken(k.TenantID, k.ObjectID, name)
+	k.SessionExpiresAt = time.Time{}
+	return k
+}
+
+// bootstrapToken stands in for the token the pane sends: a JWT's shape, the
+// same for the same user and session name.
+func bootstrapToken(tenant, user, name string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(tenant + "/" + user + "/" + name)))
+	return "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.bootstrap-" + name + "." + hex.EncodeToString(sum[:]) + strings.Repeat("x", 1200)
+}
+
+// rowKeys is where k's row lives for a cache whose first key is first (k1
+// when not given).
+func rowKeys(k tokencache.Key, first ...config.Key) (partitionKey, rowKey string) {
+	if len(first) == 0 {
+		first = []config.Key{testKey("k1")}
+	}
+	return tokencache.RowKeys(k, first[0].Secret)
 }
 
 func sameToken(a, b entra.Token) bool {

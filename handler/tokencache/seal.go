@@ -11,9 +11,13 @@ import (
 )
 
 // sealer encrypts rows with AES-256-GCM (config checks each key is 32 bytes)
-// under the first configured key and opens them with any configured key, so
-// keys can rotate: list the new key first and keep the old one until the rows
-// it sealed have expired (about an hour, the lifetime of a Graph token).
+// under the first configured key and opens them with any configured key.
+// Row keys hash sessions under a key derived from the first key (see
+// storeSessionKey), so an instance finds only rows placed under its own first
+// key: a rotation costs each session one extra exchange, and the rows the old
+// key sealed are never read again and go when they expire. Listing the old
+// key second therefore serves no read; it remains accepted so a rotation
+// needs no change of the setting's shape.
 type sealer struct {
 	current string
 	aeads   map[string]cipher.AEAD
@@ -21,7 +25,10 @@ type sealer struct {
 
 // aadLabel versions the sealed format: a change of format changes the label,
 // and rows of the old format then fail to open (a miss), never misparse.
-const aadLabel = "addinsso/tokencache/v1"
+// v2: rows are per user and session, and the sealed token carries the
+// entry's own expiry. (v1 rows, per tenant, sit where v2 never looks; they go
+// when their clear expiry passes.)
+const aadLabel = "addinsso/tokencache/v2"
 
 func newSealer(keys []config.Key) (*sealer, error) {
 	if len(keys) == 0 {

@@ -28,11 +28,13 @@ const maxWriteAttempts = 3
 // sealedToken is the plaintext sealed in Row.Data.
 type sealedToken struct {
 	AccessToken string    `json:"t"`
-	ExpiresAt   time.Time `json:"e"`
+	ExpiresAt   time.Time `json:"e"` // the Graph token's, as callers see it
+	Until       time.Time `json:"u"` // the entry's: the earlier of ExpiresAt and the session's expiry
 	Scopes      []string  `json:"s,omitempty"`
 }
 
-func (s *sharedLevel) get(ctx context.Context, e entryKey, now time.Time) (tok entra.Token, hit bool) {
+// get returns the token e's row holds, and until when the entry lives.
+func (s *sharedLevel) get(ctx context.Context, e entryKey, now time.Time) (tok entra.Token, until time.Time, hit bool) {
 	pk, rk := e.rowKeys()
 	s.run(ctx, func(ctx context.Context) error {
 		row, err := s.store.Get(ctx, pk, rk)
@@ -50,21 +52,22 @@ func (s *sharedLevel) get(ctx context.Context, e entryKey, now time.Time) (tok e
 			s.log.WarnContext(ctx, "token cache: row does not decrypt, treated as a miss", "key_id", row.KeyID, "reason", err.Error())
 			return nil
 		}
-		if now.Before(t.ExpiresAt.Add(-s.margin)) {
-			tok, hit = t, true
+		if now.Before(t.Until.Add(-s.margin)) {
+			tok, until, hit = t.token(), t.Until, true
 		}
 		return nil
 	})
-	return tok, hit
+	return tok, until, hit
 }
 
-// put writes t unless the row already holds a token that lives as long or
-// longer. Instances race safely: Add fails if the row exists; then the row is
-// read and replaced only if the write is newer, conditional on the ETag read,
-// so a concurrent writer's row is never overwritten unseen.
-func (s *sharedLevel) put(ctx context.Context, e entryKey, t entra.Token) {
+// put writes t, to live until until, unless the row already holds an entry
+// that lives as long or longer. Instances race safely: Add fails if the row
+// exists; then the row is read and replaced only if the write is newer,
+// conditional on the ETag read, so a concurrent writer's row is never
+// overwritten unseen.
+func (s *sharedLevel) put(ctx context.Context, e entryKey, t entra.Token, until time.Time) {
 	pk, rk := e.rowKeys()
-	row, ok := s.sealRow(pk, rk, t)
+	row, ok := s.sealRow(pk, rk, t, until)
 	if !ok {
 		s.log.WarnContext(ctx, "token cache: token too large for a row; kept in memory only")
 		return
@@ -89,8 +92,8 @@ func (s *sharedLevel) put(ctx context.Context, e entryKey, t entra.Token) {
 			if err != nil {
 				return fmt.Errorf("read row before replacing it: %w", err)
 			}
-			if old, err := s.open(pk, rk, held); err == nil && !old.ExpiresAt.Before(t.ExpiresAt) {
-				return nil // the row already holds a token living at least as long
+			if old, err := s.open(pk, rk, held); err == nil && !old.Until.Before(until) {
+				return nil // the row already holds an entry living at least as long
 			}
 			// The row is older, stale, or unreadable (tampered, or sealed with a
 			// retired key): replace it, but only as it was when read.
@@ -146,15 +149,19 @@ func (s *sharedLevel) remove(ctx context.Context, op, pk, rk, etag string) error
 }
 
 // run does one operation on the store within the timeout, unless the store is
-// paused. An error from op is a fault: logged, and the store is paused. A
-// caller that went away is not the store's fault.
+// paused. An error from op is a fault: logged, and the store is paused.
 func (s *sharedLevel) run(parent context.Context, op func(ctx context.Context) error) {
 	if !s.backoff.ready(s.now()) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(parent, s.timeout)
 	defer cancel()
-	err := op(ctx)
+	s.report(parent, op(ctx))
+}
+
+// report feeds the outcome of a store call made under parent to the backoff
+// and the log. A caller that went away is not the store's fault.
+func (s *sharedLevel) report(parent context.Context, err error) {
 	switch {
 	case err == nil:
 		if s.backoff.success() {
@@ -169,33 +176,38 @@ func (s *sharedLevel) run(parent context.Context, op func(ctx context.Context) e
 	}
 }
 
-// sealRow builds the row for t, or reports false if the sealed token would
-// not fit a row.
-func (s *sharedLevel) sealRow(pk, rk string, t entra.Token) (Row, bool) {
-	plain, err := json.Marshal(sealedToken(t))
+// sealRow builds the row for t living until until, or reports false if the
+// sealed token would not fit a row. The clear ExpiresAt is the entry's
+// lifetime, not the Graph token's, so a row goes when its session does.
+func (s *sharedLevel) sealRow(pk, rk string, t entra.Token, until time.Time) (Row, bool) {
+	plain, err := json.Marshal(sealedToken{AccessToken: t.AccessToken, ExpiresAt: t.ExpiresAt, Until: until, Scopes: t.Scopes})
 	if err != nil {
-		panic(err) // strings, a time and a slice always marshal
+		panic(err) // strings, times and a slice always marshal
 	}
 	keyID, blob := s.seal.seal(pk, rk, plain)
 	if len(blob) > MaxData {
 		return Row{}, false
 	}
-	return Row{PartitionKey: pk, RowKey: rk, KeyID: keyID, ExpiresAt: t.ExpiresAt, Data: blob}, true
+	return Row{PartitionKey: pk, RowKey: rk, KeyID: keyID, ExpiresAt: until, Data: blob}, true
 }
 
 // open returns the token sealed in row, which was read at pk and rk: a row
 // copied there from elsewhere does not open, whatever keys it names itself.
-func (s *sharedLevel) open(pk, rk string, row Row) (entra.Token, error) {
+func (s *sharedLevel) open(pk, rk string, row Row) (sealedToken, error) {
 	if len(row.Data) > MaxData {
-		return entra.Token{}, errors.New("ciphertext too large")
+		return sealedToken{}, errors.New("ciphertext too large")
 	}
 	plain, err := s.seal.open(pk, rk, row.KeyID, row.Data)
 	if err != nil {
-		return entra.Token{}, err
+		return sealedToken{}, err
 	}
 	var t sealedToken
-	if err := json.Unmarshal(plain, &t); err != nil || t.AccessToken == "" || t.ExpiresAt.IsZero() {
-		return entra.Token{}, errors.New("sealed token is malformed")
+	if err := json.Unmarshal(plain, &t); err != nil || t.AccessToken == "" || t.ExpiresAt.IsZero() || t.Until.IsZero() || t.Until.After(t.ExpiresAt) {
+		return sealedToken{}, errors.New("sealed token is malformed")
 	}
-	return entra.Token(t), nil
+	return t, nil
+}
+
+func (t sealedToken) token() entra.Token {
+	return entra.Token{AccessToken: t.AccessToken, ExpiresAt: t.ExpiresAt, Scopes: t.Scopes}
 }

@@ -71,8 +71,8 @@ func TestShared(t *testing.T) {
 				}
 			}
 		}
-		if row.KeyID != "k1" || row.PartitionKey != tenantA || !strings.HasPrefix(row.RowKey, userA+"_") {
-			t.Errorf("row keys: %v %v %v", row.PartitionKey, row.RowKey, row.KeyID)
+		if row.KeyID != "k1" {
+			t.Errorf("KeyID = %q, want k1", row.KeyID) // TestRowLayout checks the keys
 		}
 		if !row.ExpiresAt.Equal(tok.ExpiresAt) {
 			t.Errorf("ExpiresAt = %v, want the token's expiry %v in the clear", row.ExpiresAt, tok.ExpiresAt)
@@ -100,6 +100,7 @@ func TestShared(t *testing.T) {
 			{"user A's row copied to user B's row key", victim, func(*tokencache.Row) {}},
 			{"user A's row copied to another tenant", keyOf(tenantB, userA, scopes...), func(*tokencache.Row) {}},
 			{"user A's row copied to another scope set", keyOf(tenantA, userA, "Files.ReadWrite.All"), func(*tokencache.Row) {}},
+			{"user A's row copied to A's other session", inSession(userKey, "second"), func(*tokencache.Row) {}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				tok := l.token(clk.Now().Add(time.Hour))
@@ -124,6 +125,9 @@ func TestShared(t *testing.T) {
 		}
 	})
 
+	// The first key seals rows and also keys their sessions, so once a new
+	// key leads, the rows the old one placed are no longer found: each
+	// session makes one extra exchange, and its new row serves from then on.
 	t.Run("key rotation", func(t *testing.T) {
 		t.Parallel()
 		store, l, clk := &storetest.Memory{}, newLogs(t), newClock()
@@ -133,22 +137,30 @@ func TestShared(t *testing.T) {
 		newCache(t, store, opts, k1).Put(ctx, userKey, old)
 
 		rotated := newCache(t, store, opts, k2, k1)
-		if got, src, ok := rotated.Get(ctx, userKey); !ok || src != tokencache.Table || got.AccessToken != old.AccessToken {
-			t.Fatalf("a row sealed with k1 is unreadable once k2 leads: %v %q", ok, src)
+		if _, _, ok := rotated.Get(ctx, userKey); ok {
+			t.Fatal("a row placed under k1 was found once k2 leads")
 		}
-		other := keyOf(tenantA, userB, scopes...)
 		newer := l.token(clk.Now().Add(time.Hour))
-		rotated.Put(ctx, other, newer)
-		if row := rowOf(t, store, other); row.KeyID != "k2" {
+		rotated.Put(ctx, userKey, newer)
+		if row := rowOf(t, store, userKey, k2); row.KeyID != "k2" {
 			t.Fatalf("new row sealed with %q, want k2", row.KeyID)
 		}
-
-		retired := newCache(t, store, opts, k2)
-		if _, _, ok := retired.Get(ctx, userKey); ok {
-			t.Fatal("a row sealed with a key no longer listed was read")
+		if n := store.Len(); n != 2 {
+			t.Fatalf("%d rows; want k1's, left for the sweep, and k2's", n)
 		}
-		if got, _, ok := retired.Get(ctx, other); !ok || got.AccessToken != newer.AccessToken {
+		// An instance not yet rotated still reads its own row, so a rolling
+		// change of the setting is no outage.
+		if got, _, ok := newCache(t, store, opts, k1).Get(ctx, userKey); !ok || got.AccessToken != old.AccessToken {
+			t.Fatal("an instance still on k1 lost its row")
+		}
+		if got, _, ok := newCache(t, store, opts, k2).Get(ctx, userKey); !ok || got.AccessToken != newer.AccessToken {
 			t.Fatal("a row sealed with k2 is unreadable with k2 alone")
+		}
+		// A row k1 sealed, copied to where k2 places the entry, does not open
+		// even with k1 listed: the row keys are sealed in.
+		writeRow(t, store, userKey, rowOf(t, store, userKey, k1), k2)
+		if _, _, ok := newCache(t, store, opts, k2, k1).Get(ctx, userKey); ok {
+			t.Fatal("k1's row moved to k2's place answered")
 		}
 	})
 
@@ -177,7 +189,7 @@ func TestShared(t *testing.T) {
 				}
 			}
 		}
-		pk, rk := tokencache.RowKeys(userKey)
+		pk, rk := rowKeys(userKey)
 		if _, err := store.Get(ctx, pk, rk); !errors.Is(err, tokencache.ErrNotFound) {
 			t.Fatalf("the expired row was not deleted when read: %v", err)
 		}
@@ -412,10 +424,11 @@ func TestShared(t *testing.T) {
 	})
 }
 
-// rowOf reads k's row as the store holds it.
-func rowOf(t *testing.T, store tokencache.Store, k tokencache.Key) tokencache.Row {
+// rowOf reads k's row as the store holds it, for a cache whose first key is
+// first (k1 when not given).
+func rowOf(t *testing.T, store tokencache.Store, k tokencache.Key, first ...config.Key) tokencache.Row {
 	t.Helper()
-	pk, rk := tokencache.RowKeys(k)
+	pk, rk := rowKeys(k, first...)
 	row, err := store.Get(context.Background(), pk, rk)
 	if err != nil {
 		t.Fatal(err)
@@ -423,11 +436,12 @@ func rowOf(t *testing.T, store tokencache.Store, k tokencache.Key) tokencache.Ro
 	return row
 }
 
-// writeRow stores row under target's row keys, whatever is there.
-func writeRow(t *testing.T, store tokencache.Store, target tokencache.Key, row tokencache.Row) {
+// writeRow stores row under target's row keys for a cache whose first key is
+// first (k1 when not given), whatever is there.
+func writeRow(t *testing.T, store tokencache.Store, target tokencache.Key, row tokencache.Row, first ...config.Key) {
 	t.Helper()
 	ctx := context.Background()
-	row.PartitionKey, row.RowKey = tokencache.RowKeys(target)
+	row.PartitionKey, row.RowKey = rowKeys(target, first...)
 	if err := store.Delete(ctx, row.PartitionKey, row.RowKey, ""); err != nil && !errors.Is(err, tokencache.ErrNotFound) {
 		t.Fatal(err)
 	}

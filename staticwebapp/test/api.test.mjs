@@ -269,3 +269,12 @@ test("parseRetryAfter reads seconds and HTTP dates", () => {
   assert.equal(parseRetryAfter("Tue, 01 Jan 2030 00:00:10 GMT", now), 10);
   assert.equal(parseRetryAfter("Tue, 01 Jan 2029 00:00:10 GMT", now), 0);
 });
+
+test("signOut posts to /api/signout with the token and expects no body", async () => {
+  const h = harness([new Response(null, { status: 204 })]);
+  await h.api.signOut();
+  assert.equal(h.calls.length, 1);
+  assert.match(h.calls[0].url, /\/api\/signout$/);
+  assert.equal(h.calls[0].init.method, "POST");
+  assert.equal(auth(h.calls[0]), "Bearer " + TOKEN);
+});

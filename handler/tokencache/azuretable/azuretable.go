@@ -48,6 +48,9 @@ type Options struct {
 type Store struct {
 	client *aztables.Client
 	log    *slog.Logger
+	// pageSize is the most entities one list request asks for: the
+	// service's own maximum, smaller in tests so they cross pages.
+	pageSize int
 
 	// The table is created on first use, and again after it is found missing.
 	created  atomic.Bool
@@ -93,7 +96,7 @@ func New(cfg Config, opts Options) (*Store, error) {
 	default:
 		return nil, errors.New("TOKEN_CACHE_ENDPOINT: neither it nor TOKEN_CACHE_CONNECTION_STRING is set")
 	}
-	return &Store{client: svc.NewClient(cfg.Table), log: opts.Logger}, nil
+	return &Store{client: svc.NewClient(cfg.Table), log: opts.Logger, pageSize: maxPageSize}, nil
 }
 
 // credential builds, without a network call, the identity production uses

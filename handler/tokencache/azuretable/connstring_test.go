@@ -1,35 +1,39 @@
 package azuretable
 
-import "testing"
+import (
+	"strings"
+	"testing"
 
-func TestExplicitConnectionString(t *testing.T) {
-	const key = "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-	local := "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" + key + "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
-	real := "DefaultEndpointsProtocol=https;AccountName=prod;AccountKey=c2VjcmV0;EndpointSuffix=core.windows.net"
-	for _, tc := range []struct{ in, want string }{
-		{"UseDevelopmentStorage=true", local},
-		{"UseDevelopmentStorage=true;", local},
-		{" usedevelopmentstorage = TRUE ", local},
-		{"UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://ipv4.fiddler", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" + key + "TableEndpoint=http://ipv4.fiddler:10002/devstoreaccount1;"},
-		{"DevelopmentStorageProxyUri=https://azurite:1234/;UseDevelopmentStorage=true", "DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;" + key + "TableEndpoint=https://azurite:10002/devstoreaccount1;"},
-		{"UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://[::1]", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" + key + "TableEndpoint=http://[::1]:10002/devstoreaccount1;"},
-		{real, real},
-		{local, local},
+	"github.com/addinsso/addinsso/dev/azurite"
+)
+
+// Azurite's published account key, and the table port UseDevelopmentStorage=true
+// points at, for the tests.
+const (
+	devAccountKey = azurite.AccountKey
+	devTablePort  = "10002"
+)
+
+// New refuses a connection string config would refuse, for whatever reason,
+// without quoting it; Azurite on loopback still builds.
+func TestNewChecksConnectionString(t *testing.T) {
+	const secret = "c2VjcmV0LWtleQ=="
+	for _, cs := range []string{
+		"DefaultEndpointsProtocol=http;AccountName=a;AccountKey=" + secret,
+		"AccountName=a;AccountKey=" + secret + ";TableEndpoint=http://storage.example/a",
+		"UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://azurite",
 	} {
-		got, err := explicitConnectionString(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("explicitConnectionString(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		_, err := New(Config{ConnectionString: cs, Table: "graphtokens"}, Options{})
+		if err == nil || !strings.HasPrefix(err.Error(), "TOKEN_CACHE_CONNECTION_STRING: ") || !strings.Contains(err.Error(), "loopback") || strings.Contains(err.Error(), secret) {
+			t.Errorf("New(%q): err = %v, want a refusal over http naming the setting, not quoting the key", cs, err)
 		}
 	}
-	for _, bad := range []string{
-		"UseDevelopmentStorage=false",
-		"UseDevelopmentStorage=true;AccountName=x",
-		"UseDevelopmentStorage=true;DevelopmentStorageProxyUri=ftp://x",
-		"UseDevelopmentStorage=true;DevelopmentStorageProxyUri=not a url",
-		"DevelopmentStorageProxyUri=http://x",
+	for _, cs := range []string{
+		"UseDevelopmentStorage=true",
+		"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=" + devAccountKey + ";TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;",
 	} {
-		if got, err := explicitConnectionString(bad); err == nil {
-			t.Errorf("explicitConnectionString(%q) = %q, want an error", bad, got)
+		if _, err := New(Config{ConnectionString: cs, Table: "graphtokens"}, Options{}); err != nil {
+			t.Errorf("New(%q): %v", cs, err)
 		}
 	}
 }

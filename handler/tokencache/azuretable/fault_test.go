@@ -94,6 +94,8 @@ func TestFaults(t *testing.T) {
 				{"Add", func(ctx context.Context) error { return s.Add(ctx, r) }},
 				{"Replace", func(ctx context.Context) error { return s.Replace(ctx, r, "W/\"any\"") }},
 				{"Delete", func(ctx context.Context) error { return s.Delete(ctx, r.PartitionKey, r.RowKey, "W/\"any\"") }},
+				{"DeletePartition", func(ctx context.Context) error { _, err := s.DeletePartition(ctx, r.PartitionKey); return err }},
+				{"DeleteExpired", func(ctx context.Context) error { _, err := s.DeleteExpired(ctx, r.ExpiresAt, 10); return err }},
 			} {
 				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 				err := call.do(ctx)

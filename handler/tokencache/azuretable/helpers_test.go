@@ -107,15 +107,21 @@ func newCache(t testing.TB, s tokencache.Store, opts tokencache.Options) *tokenc
 }
 
 var (
-	userA = tokencache.Key{TenantID: "11111111-1111-4111-8111-111111111111", ObjectID: "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", Scopes: []string{"User.Read"}}
-	userB = tokencache.Key{TenantID: "11111111-1111-4111-8111-111111111111", ObjectID: "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", Scopes: []string{"User.Read"}}
+	userA = tokencache.Key{TenantID: "11111111-1111-4111-8111-111111111111", ObjectID: "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa", Scopes: []string{"User.Read"}, Session: bootstrapToken("a")}
+	userB = tokencache.Key{TenantID: "11111111-1111-4111-8111-111111111111", ObjectID: "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb", Scopes: []string{"User.Read"}, Session: bootstrapToken("b")}
 )
 
-// testRow is a row as the cache writes one.
+// bootstrapToken stands in for the token the pane sends, one per session name.
+func bootstrapToken(session string) string {
+	return "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.bootstrap-" + session + "." + strings.Repeat("x", 1200)
+}
+
+// testRow is a row as the cache writes one: the user's partition, the hashes
+// of a scope set and of a session.
 func testRow(data string) tokencache.Row {
 	return tokencache.Row{
-		PartitionKey: userA.TenantID,
-		RowKey:       userA.ObjectID + "_" + strings.Repeat("0123456789abcdef", 4),
+		PartitionKey: userA.TenantID + "_" + userA.ObjectID,
+		RowKey:       strings.Repeat("0123456789abcdef", 4) + "_" + strings.Repeat("fedcba9876543210", 4),
 		KeyID:        "k1",
 		ExpiresAt:    time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC),
 		Data:         []byte(data),

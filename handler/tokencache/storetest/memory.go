@@ -2,9 +2,12 @@ package storetest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/addinsso/addinsso/handler/tokencache"
 )
@@ -22,7 +25,8 @@ type Memory struct {
 var _ tokencache.Store = (*Memory)(nil)
 
 // Intercept makes f run before every call, with the call's context and method
-// name ("Get", "Add", "Replace" or "Delete"), outside the store's lock. An
+// name ("Get", "Add", "Replace", "Delete", "DeletePartition" or
+// "DeleteExpired"), outside the store's lock. An
 // error from f is the call's answer, and f may block to make the store slow.
 // Nil removes it.
 func (m *Memory) Intercept(f func(ctx context.Context, method string) error) {
@@ -89,6 +93,58 @@ func (m *Memory) Delete(ctx context.Context, partitionKey, rowKey, etag string) 
 	}
 	delete(m.rows, [2]string{partitionKey, rowKey})
 	return nil
+}
+
+func (m *Memory) DeletePartition(ctx context.Context, partitionKey string) (int, error) {
+	if err := m.enter(ctx, "DeletePartition"); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k := range m.rows {
+		if k[0] == partitionKey {
+			delete(m.rows, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (m *Memory) DeleteExpired(ctx context.Context, before time.Time, limit int) (int, error) {
+	if err := m.enter(ctx, "DeleteExpired"); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for k, r := range m.rows {
+		if n >= limit {
+			break
+		}
+		// A zero ExpiresAt is a hint the store could not read, as a table's
+		// filter skips a property it cannot compare.
+		if !r.ExpiresAt.IsZero() && r.ExpiresAt.Before(before) {
+			delete(m.rows, k)
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Rows is a copy of every row held, ordered by partition and row key.
+func (m *Memory) Rows() []tokencache.Row {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]tokencache.Row, 0, len(m.rows))
+	for _, r := range m.rows {
+		r.Data = bytes.Clone(r.Data)
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b tokencache.Row) int {
+		return cmp.Or(cmp.Compare(a.PartitionKey, b.PartitionKey), cmp.Compare(a.RowKey, b.RowKey))
+	})
+	return out
 }
 
 // enter runs the interceptor, then fails a call whose context is done, as a

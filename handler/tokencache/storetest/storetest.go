@@ -200,6 +200,93 @@ func Run(t *testing.T, open func(t *testing.T) tokencache.Store) {
 			winner := onlyWinner(t, results, tokencache.ErrChanged)
 			mustGet(t, s, row(partition, rowKey(0), "k1", fmt.Sprint("writer ", winner)))
 		}},
+		{"delete partition", func(t *testing.T, s tokencache.Store) {
+			var mine, others []tokencache.Row
+			for i := range 3 {
+				mine = append(mine, row(partition, rowKey(i), "k1", fmt.Sprint("mine ", i)))
+			}
+			// Another user, and one whose key extends this one's: only an
+			// exact match is this partition.
+			for _, pk := range []string{otherPartition, partition + "0", partition[:len(partition)-1]} {
+				others = append(others, row(pk, rowKey(0), "k1", "other "+pk))
+			}
+			for _, r := range append(append([]tokencache.Row{}, mine...), others...) {
+				mustAdd(t, s, r)
+			}
+			if n, err := s.DeletePartition(ctx, partition); err != nil || n != len(mine) {
+				t.Fatalf("DeletePartition = %d, %v; want %d, nil", n, err, len(mine))
+			}
+			for _, r := range mine {
+				if _, err := s.Get(ctx, r.PartitionKey, r.RowKey); !errors.Is(err, tokencache.ErrNotFound) {
+					t.Errorf("row %s survived: Get = %v", r.RowKey, err)
+				}
+			}
+			for _, r := range others {
+				mustGet(t, s, r)
+			}
+			if n, err := s.DeletePartition(ctx, partition); err != nil || n != 0 {
+				t.Fatalf("second DeletePartition = %d, %v; want 0, nil", n, err)
+			}
+			if n, err := s.DeletePartition(ctx, "33333333-3333-4333-8333-333333333333_"+user); err != nil || n != 0 {
+				t.Fatalf("DeletePartition of a partition never written = %d, %v; want 0, nil", n, err)
+			}
+			// The partition can be written again.
+			mustAdd(t, s, mine[0])
+			mustGet(t, s, mine[0])
+		}},
+		{"delete expired", func(t *testing.T, s tokencache.Store) {
+			cutoff := time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC)
+			var expired, live []tokencache.Row
+			for i, at := range []time.Duration{-24 * time.Hour, -time.Hour, -time.Second, 0, time.Second, time.Hour} {
+				pk := partition
+				if i%2 == 1 {
+					pk = otherPartition
+				}
+				r := row(pk, rowKey(i), "k1", fmt.Sprint("row ", i))
+				r.ExpiresAt = cutoff.Add(at)
+				if at < 0 {
+					expired = append(expired, r)
+				} else {
+					live = append(live, r) // at the cutoff itself is not before it
+				}
+				mustAdd(t, s, r)
+			}
+			if n, err := s.DeleteExpired(ctx, cutoff, 100); err != nil || n != len(expired) {
+				t.Fatalf("DeleteExpired = %d, %v; want %d, nil", n, err, len(expired))
+			}
+			for _, r := range expired {
+				if _, err := s.Get(ctx, r.PartitionKey, r.RowKey); !errors.Is(err, tokencache.ErrNotFound) {
+					t.Errorf("row expiring at %v survived: Get = %v", r.ExpiresAt, err)
+				}
+			}
+			for _, r := range live {
+				mustGet(t, s, r)
+			}
+			if n, err := s.DeleteExpired(ctx, cutoff, 100); err != nil || n != 0 {
+				t.Fatalf("second DeleteExpired = %d, %v; want 0, nil", n, err)
+			}
+			// In another zone, the same instant.
+			if n, err := s.DeleteExpired(ctx, cutoff.Add(time.Second).In(time.FixedZone("CET", 3600)), 100); err != nil || n != 1 {
+				t.Fatalf("DeleteExpired a second later, in CET = %d, %v; want 1 (the row at the cutoff), nil", n, err)
+			}
+		}},
+		{"delete expired honours its limit", func(t *testing.T, s tokencache.Store) {
+			cutoff := time.Date(2026, 3, 1, 13, 0, 0, 0, time.UTC)
+			for i := range 7 {
+				r := row([]string{partition, otherPartition}[i%2], rowKey(i), "k1", "old")
+				r.ExpiresAt = cutoff.Add(-time.Duration(i+1) * time.Minute)
+				mustAdd(t, s, r)
+			}
+			live := row(partition, rowKey(99), "k1", "live")
+			live.ExpiresAt = cutoff.Add(time.Hour)
+			mustAdd(t, s, live)
+			for i, want := range []int{3, 3, 1, 0} {
+				if n, err := s.DeleteExpired(ctx, cutoff, 3); err != nil || n != want {
+					t.Fatalf("run %d: DeleteExpired(limit 3) = %d, %v; want %d, nil", i+1, n, err, want)
+				}
+			}
+			mustGet(t, s, live)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -208,15 +295,16 @@ func Run(t *testing.T, open func(t *testing.T) tokencache.Store) {
 	}
 }
 
-// Keys shaped like the cache's: a tenant ID, and an object ID with the hash
-// of a scope set.
+// Keys shaped like the cache's: tenant and object IDs for the partition, the
+// hashes of a scope set and of a session for the row.
 const (
-	partition      = "11111111-1111-4111-8111-111111111111"
-	otherPartition = "22222222-2222-4222-8222-222222222222"
+	user           = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa"
+	partition      = "11111111-1111-4111-8111-111111111111_" + user
+	otherPartition = "11111111-1111-4111-8111-111111111111_bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb"
 )
 
 func rowKey(i int) string {
-	return fmt.Sprintf("aaaaaaaa-aaaa-4aaa-8aaa-%012d_%s", i, strings.Repeat("0123456789abcdef", 4))
+	return strings.Repeat("0123456789abcdef", 4) + "_" + fmt.Sprintf("%064x", i)
 }
 
 func row(pk, rk, keyID, data string) tokencache.Row {
