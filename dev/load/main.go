@@ -4,6 +4,14 @@
 // count and time and target only 127.0.0.1.
 //
 //	go run ./dev/load -n 20000 -c 32
+//
+// With -cold it measures instead what a cold instance's first callers wait,
+// with Entra ID and Graph each answering in -latency (100 ms): the first
+// validate right after the host's ping and after a pause, and a new user's
+// first Graph call on a cold and on a warm instance. -bin runs a given handler
+// binary (built from another commit, say) against the same emulators.
+//
+//	go run ./dev/load -cold [-bin path/to/handler]
 package main
 
 import (
@@ -22,6 +30,7 @@ import (
 
 	"github.com/addinsso/addinsso/dev/entra"
 	"github.com/addinsso/addinsso/dev/funchost"
+	"github.com/addinsso/addinsso/dev/graph"
 )
 
 const clientID = "11111111-2222-4333-8444-555555555555"
@@ -31,7 +40,14 @@ func main() {
 	c := flag.Int("c", 32, "concurrent clients")
 	users := flag.Int("users", 100, "distinct users (tokens)")
 	limit := flag.Duration("limit", 60*time.Second, "time limit per target")
+	cold := flag.Bool("cold", false, "measure a cold instance's first calls instead of throughput")
+	latency := flag.Duration("latency", 100*time.Millisecond, "-cold: how long Entra ID and Graph take to answer")
+	binary := flag.String("bin", "", "-cold: the handler binary to run (default: build this checkout)")
 	flag.Parse()
+	if *cold {
+		coldStart(*binary, *latency)
+		return
+	}
 
 	dir, err := os.MkdirTemp("", "load-")
 	check(err)
@@ -124,4 +140,80 @@ func check(err error) {
 	if err != nil {
 		log.Fatal(err)
 	}
+}
+
+// coldStart prints what a cold instance's first callers wait.
+func coldStart(bin string, latency time.Duration) {
+	dir, err := os.MkdirTemp("", "load-")
+	check(err)
+	defer os.RemoveAll(dir)
+	emu, err := entra.Start(nil)
+	check(err)
+	defer emu.Close()
+	emu.RegisterApp(entra.App{ClientID: clientID, Secret: "load"})
+	g, err := graph.Start(emu.CA, emu.VerifyIssued)
+	check(err)
+	defer g.Close()
+	caFile := filepath.Join(dir, "ca.pem")
+	check(emu.CA.WriteFile(caFile))
+	if bin == "" {
+		bin, err = funchost.Build(dir)
+		check(err)
+	}
+	emu.SetLatency(latency) // discovery and keys
+	users := 0
+	newUser := func() (entra.User, string) {
+		users++
+		u := entra.User{TenantID: "aaaaaaaa-0000-4000-8000-00000000000a", ObjectID: entra.NewGUID(), Name: "User", Username: fmt.Sprintf("u%d@a.example", users)}
+		emu.Script(u.ObjectID, entra.Outcome{Delay: latency})            // the token endpoint
+		g.Script(u.ObjectID, graph.Failure{Delay: latency, Times: 1000}) // Graph
+		return u, emu.Issue(u, clientID, entra.Token{})
+	}
+	get := func(url, tok string) time.Duration {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("X-Addin-Authorization", "Bearer "+tok)
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		check(err)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			log.Fatalf("GET %s: %d", url, resp.StatusCode)
+		}
+		return time.Since(t0)
+	}
+	start := func() *funchost.Handler {
+		h, err := funchost.Start(bin, map[string]string{
+			"ADDIN_CLIENT_ID":      clientID,
+			"ADDIN_CLIENT_SECRET":  "load",
+			"ENTRA_AUTHORITY_HOST": emu.URL,
+			"GRAPH_BASE_URL":       g.URL,
+			"SSL_CERT_FILE":        caFile,
+		}, io.Discard)
+		check(err)
+		return h
+	}
+	const pause = time.Second // what the host takes between its ping and the first request it forwards
+	fmt.Printf("Entra ID and Graph answer in %v\n", latency)
+
+	h := start()
+	_, tok := newUser()
+	fmt.Printf("%-52s %v\n", "first validate, right after the ping:", get(h.URL+"/api/validate", tok).Round(time.Millisecond))
+	fmt.Printf("%-52s %v\n", "the same token again (warm):", get(h.URL+"/api/validate", tok).Round(10*time.Microsecond))
+	h.Stop()
+
+	h = start()
+	time.Sleep(pause)
+	_, tok = newUser()
+	fmt.Printf("%-52s %v\n", fmt.Sprintf("first validate, %v after the ping:", pause), get(h.URL+"/api/validate", tok).Round(time.Millisecond))
+	h.Stop()
+
+	h = start()
+	time.Sleep(pause)
+	_, tok = newUser()
+	fmt.Printf("%-52s %v\n", fmt.Sprintf("new user's first Graph call, cold (%v after the ping):", pause), get(h.URL+"/api/graph/v1.0/me", tok).Round(time.Millisecond))
+	_, tok = newUser()
+	fmt.Printf("%-52s %v\n", "another new user's first Graph call (warm):", get(h.URL+"/api/graph/v1.0/me", tok).Round(time.Millisecond))
+	fmt.Printf("%-52s %v\n", "the same session again (cache hit):", get(h.URL+"/api/graph/v1.0/me", tok).Round(time.Millisecond))
+	h.Stop()
 }

@@ -3,8 +3,9 @@
 # key list allows (TOKEN_CACHE_ENCRYPTION_KEY: comma-separated <id>:<base64 of 32 bytes>; the
 # first key encrypts, every key decrypts):
 #
-#   add   prepend a freshly generated key. New cache entries are encrypted with it; entries
-#         written with older keys still decrypt.
+#   add   prepend a freshly generated key. New cache entries are encrypted with it, and their
+#         rows are keyed by it (each active session exchanges once more); entries written
+#         with older keys still decrypt.
 #   drop  keep only the first (newest) key. Run it once the Function App has used the new key
 #         for longer than a cached Graph token lives (about 90 minutes; a day is comfortable).
 #         Entries still encrypted with a dropped key become cache misses: the handler does a
