@@ -151,6 +151,24 @@ type Body struct {
 	Claims        string `json:"claims,omitempty"`
 	RetryAfter    int    `json:"retryAfter,omitempty"`
 	CorrelationID string `json:"correlationId,omitempty"`
+	// Error repeats the problem in Microsoft Graph's error shape, so Graph's
+	// own SDKs (GraphError) read our code, message and request ID too.
+	Error GraphError `json:"error"`
+}
+
+// GraphError is Microsoft Graph's error object ({"error": {...}}).
+type GraphError struct {
+	Code       string          `json:"code"`
+	Message    string          `json:"message"`
+	InnerError GraphInnerError `json:"innerError"`
+}
+
+// GraphInnerError carries Graph's request identifiers; request-id is our
+// correlation ID, the one the logs are searched by.
+type GraphInnerError struct {
+	Date            string `json:"date"`
+	RequestID       string `json:"request-id,omitempty"`
+	ClientRequestID string `json:"client-request-id,omitempty"`
 }
 
 // TypeBase prefixes each code to form the problem's type URI; the README
@@ -172,6 +190,11 @@ func Write(w http.ResponseWriter, e *Error, correlationID string) {
 		CorrelationID: correlationID,
 	}
 	h := w.Header()
+	body.Error = GraphError{Code: string(e.Code), Message: e.Detail, InnerError: GraphInnerError{
+		Date:            time.Now().UTC().Format(time.RFC3339),
+		RequestID:       correlationID,
+		ClientRequestID: h.Get("Client-Request-Id"),
+	}}
 	h.Set("Content-Type", "application/problem+json")
 	h.Set("Cache-Control", "no-store")
 	if e.RetryAfter > 0 {

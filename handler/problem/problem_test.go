@@ -56,6 +56,29 @@ func TestChallengeAndRetry(t *testing.T) {
 	}
 }
 
+// TestGraphShapedError: Graph's SDKs read error.code, error.message and
+// error.innerError's request-id; they find ours there.
+func TestGraphShapedError(t *testing.T) {
+	rec := httptest.NewRecorder()
+	rec.Header().Set("Client-Request-Id", "00000000-0000-4000-8000-000000000001")
+	Write(rec, New(ConsentRequired, "Consent is missing."), "corr-123")
+	var doc struct {
+		Code  Code
+		Error struct {
+			Code, Message string
+			InnerError    map[string]string
+		}
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	in := doc.Error.InnerError
+	if doc.Code != ConsentRequired || doc.Error.Code != "consent_required" || doc.Error.Message != "Consent is missing." ||
+		in["request-id"] != "corr-123" || in["client-request-id"] != "00000000-0000-4000-8000-000000000001" || in["date"] == "" {
+		t.Errorf("body %s", rec.Body)
+	}
+}
+
 func TestCauseIsNeverSent(t *testing.T) {
 	e := New(ServerMisconfigured, "check the credential").WithCause(errStr("AADSTS7000215 secret=hunter2"))
 	rec := httptest.NewRecorder()
