@@ -56,6 +56,7 @@ fuzz:
 	go test -run '^$$' -fuzz FuzzSplitPath -fuzztime $(FUZZTIME) ./handler/graphroute
 	go test -run '^$$' -fuzz FuzzDecodeClaims -fuzztime $(FUZZTIME) ./handler/entra
 	go test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) ./handler/tokencache
+	go test -run '^$$' -fuzz FuzzRewriteLinks -fuzztime $(FUZZTIME) ./functions/graph-proxy
 
 clean:
 	rm -rf build

@@ -218,7 +218,9 @@ func call(t *testing.T, method, url string, headers map[string]string) answer {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	a := answer{status: resp.StatusCode, header: resp.Header, body: body}
-	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/problem+json") {
+	// Problems are application/problem+json, or application/json from
+	// graph-proxy (Graph's SDKs read errors only as JSON).
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/problem+json") || strings.HasPrefix(ct, "application/json") && strings.Contains(string(body), `"action"`) {
 		if err := json.Unmarshal(body, &a.prob); err != nil {
 			t.Fatalf("problem body %q: %v", body, err)
 		}

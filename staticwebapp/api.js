@@ -154,7 +154,9 @@ export async function readProblem(res) {
     body = null; // a broken body is reported by status below
   }
   const retryAfter = parseRetryAfter(res.headers.get("Retry-After")) ?? numberOrUndefined(body && body.retryAfter);
-  if (body && type.includes("application/problem+json") && typeof body.action === "string") {
+  // Our problem: application/problem+json, or application/json from graph-proxy
+  // (Graph's SDKs read errors only as JSON); either way it carries action.
+  if (body && typeof body.action === "string" && typeof body.code === "string") {
     return new ApiError({
       status: res.status,
       code: body.code,

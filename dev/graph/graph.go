@@ -5,18 +5,23 @@
 // headers, throttling (429 with Retry-After), continuous access evaluation
 // claims challenges (401 with WWW-Authenticate error="insufficient_claims" and
 // base64 claims), /me with @odata.context, message collections with $top and
-// @odata.nextLink, and binary /me/photo/$value.
+// @odata.nextLink, a JPEG /me/photo/$value (or 404 for a user without one),
+// drive item downloads as a 302 to a pre-authenticated URL on a second host
+// (download.go), and JSON batching (batch.go). Every route is served under
+// both /v1.0 and /beta.
 //
 // It answers from the Graph token it receives: the token must be one the Entra
 // ID emulator signed (verify is entra.Server.VerifyIssued), for Graph's
 // audience, with the delegated scope the endpoint needs; /me shows the token's
-// user. Tests script failures per user (Script) and count requests.
+// user. Tests script failures per user (Script) and count requests; a request
+// inside a $batch is a request like any other for both.
 //
 // It is a development tool: nothing in handler/ or functions/ imports it.
 package graph
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -62,18 +67,31 @@ const MaxContentSize = 1 << 30
 // Server is a running emulator.
 type Server struct {
 	URL string // https://127.0.0.1:<port>, the value for GRAPH_BASE_URL
-	CA  *testca.CA
+	// DownloadURL is the origin of the pre-authenticated download URLs that
+	// .../content redirects to: https://localhost:<another port>, another host
+	// name than URL's, as SharePoint's hosts are to graph.microsoft.com. The
+	// test CA's certificate covers it.
+	DownloadURL string
+	CA          *testca.CA
 
 	srv    *http.Server
+	dl     *http.Server
 	verify func(string) (map[string]any, error)
 	mux    *http.ServeMux
 
 	mu      sync.Mutex
 	scripts map[string][]Failure
 	last    map[string]Request
+	noPhoto map[string]bool
+	carried map[string]carry // download nonce -> Stall and Cut scripted for the /content request
 
-	total  atomic.Int64
-	counts sync.Map // oid -> *atomic.Int64
+	tempauthKey []byte
+	lifetime    atomic.Int64 // of download URLs, in nanoseconds
+
+	total     atomic.Int64
+	batches   atomic.Int64
+	downloads atomic.Int64
+	counts    sync.Map // oid -> *atomic.Int64
 }
 
 // Failure scripts one answer. A zero Status answers normally, after Delay and
@@ -84,8 +102,8 @@ type Failure struct {
 	Claims     string        // claims request JSON: a 401/403 becomes a claims challenge
 	Location   string        // for 3xx
 	Delay      time.Duration // wait before answering at all
-	Stall      time.Duration // send the first 1 KiB of the body, then wait this long
-	Cut        int64         // send only this many bytes of the body, then drop the connection
+	Stall      time.Duration // send the first 1 KiB of the body, then wait this long; for .../content, of the download it redirects to
+	Cut        int64         // send only this many bytes of the body, then drop the connection; for .../content, likewise
 	Header     http.Header   // added to the answer
 	Times      int           // how many of the user's next requests it applies to; 0 means 1
 }
@@ -136,7 +154,9 @@ func Start(ca *testca.CA, verify func(token string) (map[string]any, error)) (*S
 	return StartOn("127.0.0.1:0", ca, verify)
 }
 
-// StartOn listens on addr.
+// StartOn listens on addr for Graph, and on another port for the download host
+// (DownloadURL): 127.0.0.1, named localhost, when addr is a loopback address;
+// otherwise the same address.
 func StartOn(addr string, ca *testca.CA, verify func(token string) (map[string]any, error)) (*Server, error) {
 	if ca == nil || verify == nil {
 		return nil, fmt.Errorf("graph: a CA and a token verifier are required")
@@ -149,25 +169,42 @@ func StartOn(addr string, ca *testca.CA, verify func(token string) (map[string]a
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{
-		URL:     "https://" + ln.Addr().String(),
-		CA:      ca,
-		verify:  verify,
-		scripts: make(map[string][]Failure),
-		last:    make(map[string]Request),
+	dlAddr, dlHost := downloadAddr(ln.Addr())
+	dln, err := net.Listen("tcp", dlAddr)
+	if err != nil {
+		ln.Close()
+		return nil, err
 	}
+	_, dlPort, _ := net.SplitHostPort(dln.Addr().String())
+	s := &Server{
+		URL:         "https://" + ln.Addr().String(),
+		DownloadURL: "https://" + net.JoinHostPort(dlHost, dlPort),
+		CA:          ca,
+		verify:      verify,
+		scripts:     make(map[string][]Failure),
+		last:        make(map[string]Request),
+		noPhoto:     make(map[string]bool),
+		carried:     make(map[string]carry),
+		tempauthKey: make([]byte, 32),
+	}
+	_, _ = rand.Read(s.tempauthKey)
+	s.lifetime.Store(int64(DefaultDownloadLifetime))
 	s.routes()
 	s.srv = &http.Server{Handler: s, TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
+	s.dl = &http.Server{Handler: http.HandlerFunc(s.serveDownload), TLSConfig: tlsConfig.Clone(), ReadHeaderTimeout: 10 * time.Second}
 	go s.srv.ServeTLS(ln, "", "")
+	go s.dl.ServeTLS(dln, "", "")
 	return s, nil
 }
 
-// Close stops the server, cutting requests still in flight.
+// Close stops both hosts, cutting requests still in flight.
 func (s *Server) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if s.srv.Shutdown(ctx) != nil {
-		_ = s.srv.Close()
+	for _, srv := range []*http.Server{s.srv, s.dl} {
+		if srv.Shutdown(ctx) != nil {
+			_ = srv.Close()
+		}
 	}
 }
 
@@ -187,11 +224,28 @@ func (s *Server) Script(oid string, f ...Failure) {
 	}
 }
 
-// Total is how many requests the emulator received.
+// Total is how many HTTP requests the emulator received, on Graph's host and
+// on the download host. A $batch is one HTTP request, however many it holds.
 func (s *Server) Total() int64 { return s.total.Load() }
 
-// Count is how many requests came with a valid token of the user oid.
+// Count is how many requests came with a valid token of the user oid. Each
+// request inside a $batch counts, as it would sent alone; the $batch itself
+// does not, nor does a download from DownloadURL (it carries no token).
 func (s *Server) Count(oid string) int64 { return s.counter(oid).Load() }
+
+// Batches is how many $batch requests arrived with a valid token.
+func (s *Server) Batches() int64 { return s.batches.Load() }
+
+// Downloads is how many requests reached the download host, valid or not.
+func (s *Server) Downloads() int64 { return s.downloads.Load() }
+
+// SetNoPhoto makes the user oid one without a profile photo: /me/photo/$value
+// answers 404 (Photo(oid) still returns the bytes the user would otherwise get).
+func (s *Server) SetNoPhoto(oid string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noPhoto[oid] = true
+}
 
 // LastRequest is the user's most recent request.
 func (s *Server) LastRequest(oid string) (Request, bool) {
@@ -241,14 +295,18 @@ type call struct {
 	server *Server
 }
 
-// ServeHTTP authenticates, applies the user's script, then routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.total.Add(1)
-	c := &call{reqID: entra.NewGUID(), server: s}
-	c.crid = r.Header.Get("client-request-id")
+func (s *Server) newCall(crid string) *call {
+	c := &call{reqID: entra.NewGUID(), crid: crid, server: s}
 	if c.crid == "" {
 		c.crid = c.reqID
 	}
+	return c
+}
+
+// ServeHTTP authenticates, then serves a $batch or the one request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.total.Add(1)
+	c := s.newCall(r.Header.Get("client-request-id"))
 	h := w.Header()
 	h.Set("request-id", c.reqID)
 	h.Set("client-request-id", c.crid)
@@ -264,12 +322,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.user = u
+	if version, ok := batchPath(r); ok {
+		s.batches.Add(1)
+		c.batch(w, r, version)
+		return
+	}
+	s.serve(c, w, r)
+}
+
+// serve counts and records one request of c.user, applies the user's script,
+// then routes it: a request sent alone, or one inside a $batch.
+func (s *Server) serve(c *call, w http.ResponseWriter, r *http.Request) {
+	f, scripted := s.next(c.user.oid)
+	s.serveScripted(c, w, r, f, scripted)
+}
+
+// serveScripted serves r with the scripted failure f already taken (when
+// scripted), so a batch can take its requests' failures in their order and
+// then run them at once.
+func (s *Server) serveScripted(c *call, w http.ResponseWriter, r *http.Request, f Failure, scripted bool) {
+	u := c.user
+	h := w.Header()
 	s.counter(u.oid).Add(1)
 	body := &countingBody{r: r.Body, h: sha256.New()}
 	r.Body = body
 	defer func() { s.record(u.oid, r, body) }()
 
-	if f, ok := s.next(u.oid); ok {
+	if scripted {
 		if f.Delay > 0 && !sleep(r.Context(), f.Delay) {
 			return
 		}
@@ -339,18 +418,31 @@ func (s *Server) routes() {
 	filesRead := []string{"Files.Read", "Files.ReadWrite", "Files.Read.All", "Files.ReadWrite.All"}
 	filesWrite := []string{"Files.ReadWrite", "Files.ReadWrite.All"}
 
-	s.handle("GET /v1.0/me", userRead, "Authorization_RequestDenied", (*call).me)
-	s.handle("GET /v1.0/me/photo/$value", userRead, "Authorization_RequestDenied", (*call).photo)
-	s.handle("GET /v1.0/me/messages", mailRead, "ErrorAccessDenied", (*call).messages)
-	s.handle("GET /v1.0/me/messages/{id}", mailRead, "ErrorAccessDenied", (*call).message)
-	s.handle("POST /v1.0/me/sendMail", []string{"Mail.Send"}, "ErrorAccessDenied", (*call).sendMail)
-	s.handle("GET /v1.0/me/drive/items/{id}/content", filesRead, "accessDenied", (*call).download)
-	s.handle("PUT /v1.0/me/drive/items/{id}/content", filesWrite, "accessDenied", (*call).upload)
+	for _, v := range versions {
+		v = "/" + v
+		s.handle("GET "+v+"/me", userRead, "Authorization_RequestDenied", (*call).me)
+		s.handle("GET "+v+"/me/photo/$value", userRead, "Authorization_RequestDenied", (*call).photo)
+		s.handle("GET "+v+"/me/messages", mailRead, "ErrorAccessDenied", (*call).messages)
+		s.handle("GET "+v+"/me/messages/{id}", mailRead, "ErrorAccessDenied", (*call).message)
+		s.handle("POST "+v+"/me/sendMail", []string{"Mail.Send"}, "ErrorAccessDenied", (*call).sendMail)
+		s.handle("GET "+v+"/me/drive/items/{id}/content", filesRead, "accessDenied", (*call).download)
+		s.handle("PUT "+v+"/me/drive/items/{id}/content", filesWrite, "accessDenied", (*call).upload)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c := r.Context().Value(ctxKey{}).(*call)
 		segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 		c.error(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segs[len(segs)-1]))
 	})
+}
+
+// versions are the API versions every route is served under.
+var versions = []string{"v1.0", "beta"}
+
+// base is the service root of the request's version, as @odata.context and
+// @odata.nextLink name it.
+func (c *call) base(r *http.Request) string {
+	v, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	return c.server.URL + "/" + v
 }
 
 // handle serves pattern to tokens carrying any of scopes; without one Graph
@@ -458,7 +550,7 @@ type profile struct {
 
 func (c *call) me(w http.ResponseWriter, r *http.Request) {
 	p := profile{
-		Context:           c.server.URL + "/v1.0/$metadata#users/$entity",
+		Context:           c.base(r) + "/$metadata#users/$entity",
 		BusinessPhones:    []string{},
 		DisplayName:       c.user.name,
 		Mail:              c.user.username,
@@ -469,24 +561,6 @@ func (c *call) me(w http.ResponseWriter, r *http.Request) {
 		p.GivenName, p.Surname = &given, &sur
 	}
 	writeJSON(w, http.StatusOK, p)
-}
-
-func (c *call) photo(w http.ResponseWriter, r *http.Request) {
-	b := Photo(c.user.oid)
-	w.Header().Set("Content-Type", "image/jpeg")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.Header().Set("ETag", `"`+c.user.oid+`-photo"`)
-	_, _ = w.Write(b)
-}
-
-// Photo is the user's profile photo as /me/photo/$value serves it: a JPEG
-// frame (SOI, JFIF APP0, EOI) around bytes unique to the user.
-func Photo(oid string) []byte {
-	b := []byte{0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0x00, 0x01, 0x01, 0x00, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00}
-	body := make([]byte, 6<<10)
-	_, _ = io.ReadFull(Content(oid+"/photo", int64(len(body))), body)
-	b = append(b, body...)
-	return append(b, 0xFF, 0xD9)
 }
 
 // Content is the deterministic body of one of the user's drive items, size
@@ -506,21 +580,6 @@ func itemSize(id string) (int64, bool) {
 	return n, true
 }
 
-// download serves the item's content directly. Graph itself answers 302 to a
-// preauthenticated download URL on another host; tests script that with Redirect.
-func (c *call) download(w http.ResponseWriter, r *http.Request) {
-	size, ok := itemSize(r.PathValue("id"))
-	if !ok {
-		c.error(w, http.StatusNotFound, "itemNotFound", "The resource could not be found.")
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	w.Header().Set("Content-Disposition", `attachment; filename="`+r.PathValue("id")+`.bin"`)
-	w.WriteHeader(http.StatusOK)
-	_, _ = io.CopyBuffer(w, Content(c.user.oid, size), make([]byte, 32<<10))
-}
-
 func (c *call) upload(w http.ResponseWriter, r *http.Request) {
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(r.Body, maxUpload+1))
@@ -534,7 +593,7 @@ func (c *call) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	writeJSON(w, http.StatusOK, map[string]any{
-		"@odata.context": c.server.URL + "/v1.0/$metadata#users('" + c.user.oid + "')/drive/items/$entity",
+		"@odata.context": c.base(r) + "/$metadata#users('" + c.user.oid + "')/drive/items/$entity",
 		"id":             id,
 		"name":           id + ".bin",
 		"size":           n,
@@ -674,9 +733,9 @@ func (c *call) messages(w http.ResponseWriter, r *http.Request) {
 		Context  string    `json:"@odata.context"`
 		Value    []message `json:"value"`
 		NextLink string    `json:"@odata.nextLink,omitempty"`
-	}{Context: c.server.URL + "/v1.0/$metadata#users('" + c.user.oid + "')/messages", Value: page}
+	}{Context: c.base(r) + "/$metadata#users('" + c.user.oid + "')/messages", Value: page}
 	if skip+top < len(all) {
-		resp.NextLink = c.server.URL + "/v1.0/me/messages?" + url.Values{"$top": {strconv.Itoa(top)}, "$skip": {strconv.Itoa(skip + top)}}.Encode()
+		resp.NextLink = c.base(r) + "/me/messages?" + url.Values{"$top": {strconv.Itoa(top)}, "$skip": {strconv.Itoa(skip + top)}}.Encode()
 	}
 	writeJSON(w, http.StatusOK, resp)
 }
@@ -691,7 +750,7 @@ func (c *call) message(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusNotModified)
 			return
 		}
-		m.Context = c.server.URL + "/v1.0/$metadata#users('" + c.user.oid + "')/messages/$entity"
+		m.Context = c.base(r) + "/$metadata#users('" + c.user.oid + "')/messages/$entity"
 		writeJSON(w, http.StatusOK, m)
 		return
 	}

@@ -206,7 +206,11 @@ func TestBinary(t *testing.T) {
 	if !bytes.HasPrefix(b, []byte{0xFF, 0xD8, 0xFF}) || bytes.Equal(b, graph.Photo(entra.NewGUID())) {
 		t.Error("photo is not a per-user JPEG")
 	}
-	resp, b = get(t, "/v1.0/me/drive/items/"+graph.ItemID(100_000)+"/content", tok, nil)
+	resp, _ = get(t, "/v1.0/me/drive/items/"+graph.ItemID(100_000)+"/content", tok, nil)
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("content: %d, want 302", resp.StatusCode)
+	}
+	resp, b = fetch(t, resp.Header.Get("Location"), nil)
 	want, _ := io.ReadAll(graph.Content(carol.ObjectID, 100_000))
 	if resp.StatusCode != 200 || !bytes.Equal(b, want) {
 		t.Errorf("content: %d, %d bytes", resp.StatusCode, len(b))

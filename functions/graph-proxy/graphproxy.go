@@ -9,7 +9,11 @@
 // re-assembled path and the caller's query; nothing the caller sends can
 // change its scheme or host. Like httputil.ReverseProxy it streams both
 // bodies, but it forwards only listed headers each way, so hop-by-hop headers,
-// cookies and the caller's credentials never pass.
+// cookies and the caller's credentials never pass. In Graph's JSON answers the
+// paging links (@odata.nextLink, @odata.deltaLink) are rewritten to this
+// Function's path as they stream (links.go), and a download Graph redirects to
+// one of Microsoft's download hosts is fetched here, once, with no token,
+// cookie or caller header but Range, and streamed back (download.go).
 //
 // Graph's failures the task pane must act on become problems (package
 // problem), the task pane acting on action alone: a 401 without a challenge
@@ -39,6 +43,7 @@ import (
 	"github.com/addinsso/addinsso/handler/graphroute"
 	"github.com/addinsso/addinsso/handler/graphtoken"
 	"github.com/addinsso/addinsso/handler/problem"
+	"github.com/addinsso/addinsso/handler/web"
 )
 
 //go:embed function.json
@@ -72,7 +77,7 @@ type Proxy struct {
 
 // New returns the Function. It makes no network call. Requests go straight to
 // Services.HTTPClient's Transport, like httputil.ReverseProxy: a redirect is
-// Graph's answer to relay, never a request to make.
+// Graph's answer to relay, never a request to make with the token.
 func New(s function.Services) (function.Function, error) {
 	p, err := newProxy(s)
 	if err != nil {
@@ -121,7 +126,13 @@ type exchange struct {
 }
 
 func (p *Proxy) serve(c echo.Context) error {
+	// Graph's clients read errors as application/json only; the pane reads
+	// the same document either way.
+	web.AnswerProblemsAsJSON(c)
 	r := c.Request()
+	if version, ok := p.batchVersion(r); ok {
+		return p.serveBatch(c, version) // batch.go: each inner request is checked
+	}
 	rt, target, err := p.allowed(r)
 	if err != nil {
 		return err

@@ -1,7 +1,9 @@
 package graphproxy
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -21,11 +23,25 @@ import (
 var relayed = []string{"Content-Type", "Content-Disposition", "Etag", "Retry-After", "Preference-Applied", "Request-Id", "Client-Request-Id"}
 
 // relay writes Graph's answer: the relayed headers, Location only when it
-// stays on Graph (rewritten to this Function's path), then the body, streamed.
+// stays on Graph (rewritten to this Function's path), then the body, streamed,
+// with its paging links rewritten when it is JSON (links.go). A redirect of a
+// download to one of Microsoft's download hosts is followed instead
+// (download.go).
 func (p *Proxy) relay(x *exchange, resp *http.Response) error {
 	defer resp.Body.Close()
-	w := x.c.Response()
-	h := w.Header()
+	if target, ok := p.downloadTarget(x, resp); ok {
+		return p.download(x, resp, target)
+	}
+	body, length := io.Reader(resp.Body), resp.ContentLength
+	if hasBody(resp.StatusCode) && length != 0 && p.rewritesLinks(x, resp) {
+		var release func()
+		var err error
+		if body, length, release, err = p.linkBody(x, resp); err != nil {
+			return err
+		}
+		defer release()
+	}
+	h := x.c.Response().Header()
 	for _, name := range relayed {
 		if vs := resp.Header[name]; len(vs) > 0 {
 			h[name] = vs
@@ -36,11 +52,24 @@ func (p *Proxy) relay(x *exchange, resp *http.Response) error {
 			h.Set("Location", rewritten)
 		}
 	}
-	hasBody := resp.StatusCode != http.StatusNoContent && resp.StatusCode != http.StatusNotModified && resp.StatusCode >= 200
-	if hasBody && resp.ContentLength >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(resp.ContentLength, 10))
+	return p.write(x, resp.StatusCode, body, length)
+}
+
+// hasBody reports whether an answer with this status carries a body.
+func hasBody(status int) bool {
+	return status != http.StatusNoContent && status != http.StatusNotModified && status >= 200
+}
+
+// write sends the status, the headers every answer gets, and the body (length
+// -1: unknown, streamed in chunks). The relayed headers are set already.
+func (p *Proxy) write(x *exchange, status int, body io.Reader, length int64) error {
+	w := x.c.Response()
+	h := w.Header()
+	withBody := hasBody(status)
+	if withBody && length >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(length, 10))
 	}
-	if hasBody && resp.ContentLength != 0 && h.Get("Content-Type") == "" {
+	if withBody && length != 0 && h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "application/octet-stream") // never let net/http sniff Graph's bytes into HTML
 	}
 	// The caller's data, served from the task pane's own origin: never cached
@@ -48,12 +77,12 @@ func (p *Proxy) relay(x *exchange, resp *http.Response) error {
 	h.Set("Cache-Control", "private, no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-	w.WriteHeader(resp.StatusCode)
-	if !hasBody {
+	w.WriteHeader(status)
+	if !withBody {
 		return nil
 	}
 
-	readErr, writeErr := stream(w, resp.Body, resp.ContentLength)
+	readErr, writeErr := stream(w, body, length)
 	switch {
 	case writeErr != nil:
 		web.Logger(x.c).Info("graph body not delivered: the caller went away", "cause", writeErr.Error())
@@ -70,6 +99,58 @@ func (p *Proxy) relay(x *exchange, resp *http.Response) error {
 	}
 	return nil
 }
+
+// rewritesLinks reports whether Graph's answer gets its paging links
+// rewritten: JSON, and not a media resource (a file's or an attachment's own
+// bytes are the user's data, whatever their type).
+func (p *Proxy) rewritesLinks(x *exchange, resp *http.Response) bool {
+	return jsonAnswer(resp.Header.Get("Content-Type")) && !mediaRoute(x.route.Path)
+}
+
+// mediaRoute reports whether a route's path names raw content: its last
+// segment is content, contentStream or $value.
+func mediaRoute(path string) bool {
+	last := path[strings.LastIndexByte(path, '/')+1:]
+	return strings.EqualFold(last, "content") || strings.EqualFold(last, "contentStream") || strings.EqualFold(last, "$value")
+}
+
+// linkBody is Graph's JSON body with its paging links rewritten. A body of up
+// to smallJSONBytes is read whole first and rewritten in memory, so it keeps
+// an exact Content-Length; a larger one streams through the rewriter in
+// bounded memory, its length unknown (chunked). Nothing is written yet, so a
+// failure here is still a problem.
+func (p *Proxy) linkBody(x *exchange, resp *http.Response) (io.Reader, int64, func(), error) {
+	bp := buffers.Get().(*[]byte)
+	release := func() { buffers.Put(bp) }
+	head := (*bp)[:smallJSONBytes]
+	// Not io.ReadFull: its ErrUnexpectedEOF would hide the body reader's own,
+	// a body cut short of its Content-Length.
+	n, err := 0, error(nil)
+	for n < len(head) && err == nil {
+		var m int
+		m, err = resp.Body.Read(head[n:])
+		n += m
+	}
+	switch {
+	case err == io.EOF:
+		out, err := p.rewriteLinksFrom(resp.Request.URL, head[:n])
+		if err != nil {
+			release()
+			return nil, 0, nil, problem.New(problem.UpstreamUnavailable, "Microsoft Graph's answer nests too deeply to be passed on.").
+				WithStatus(http.StatusBadGateway).WithRetryAfter(defaultRetryAfter).WithCause(fmt.Errorf("graph %s: %w", x.route, err))
+		}
+		return bytes.NewReader(out), int64(len(out)), release, nil
+	case err != nil:
+		release()
+		return nil, 0, nil, p.sendError(x, err)
+	}
+	r := p.newLinkReader(resp.Request.URL, io.MultiReader(bytes.NewReader(head), resp.Body), make([]byte, 32<<10))
+	return r, -1, release, nil
+}
+
+// smallJSONBytes is the largest JSON answer rewritten in memory, with its
+// Content-Length kept; larger ones stream. It fits a pooled buffer.
+const smallJSONBytes = 32<<10 - 1
 
 var buffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 

@@ -175,9 +175,11 @@ type GraphInnerError struct {
 // documents each code under the matching anchor.
 const TypeBase = "https://github.com/addinsso/addinsso/blob/main/README.md#"
 
-// Write answers with the problem. The correlation ID is the one the request
-// carries through the correlation middleware.
-func Write(w http.ResponseWriter, e *Error, correlationID string) {
+// BodyOf is the document Write sends for e, for a problem answered inside
+// another document (an inner response of a JSON batch), where no header
+// carries Retry-After or WWW-Authenticate; the body holds both (retryAfter,
+// claims). error.innerError's client-request-id is left to the caller.
+func BodyOf(e *Error, correlationID string) Body {
 	k := kinds[e.Code]
 	body := Body{
 		Type:          TypeBase + string(e.Code),
@@ -188,19 +190,35 @@ func Write(w http.ResponseWriter, e *Error, correlationID string) {
 		Action:        k.action,
 		Claims:        e.Claims,
 		CorrelationID: correlationID,
+		Error: GraphError{Code: string(e.Code), Message: e.Detail, InnerError: GraphInnerError{
+			Date:      time.Now().UTC().Format(time.RFC3339),
+			RequestID: correlationID,
+		}},
 	}
-	h := w.Header()
-	body.Error = GraphError{Code: string(e.Code), Message: e.Detail, InnerError: GraphInnerError{
-		Date:            time.Now().UTC().Format(time.RFC3339),
-		RequestID:       correlationID,
-		ClientRequestID: h.Get("Client-Request-Id"),
-	}}
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
 	if e.RetryAfter > 0 {
-		secs := entra.Seconds(e.RetryAfter)
-		body.RetryAfter = secs
-		h.Set("Retry-After", strconv.Itoa(secs))
+		body.RetryAfter = entra.Seconds(e.RetryAfter)
+	}
+	return body
+}
+
+// Media types a problem is answered as: RFC 9457's, and JSON for callers that
+// are Graph clients (Graph's SDKs parse an error body only as application/json).
+const (
+	MediaType     = "application/problem+json"
+	JSONMediaType = "application/json"
+)
+
+// Write answers with the problem as mediaType (MediaType or JSONMediaType;
+// the document is the same). The correlation ID is the one the request
+// carries through the correlation middleware.
+func Write(w http.ResponseWriter, e *Error, correlationID, mediaType string) {
+	body := BodyOf(e, correlationID)
+	h := w.Header()
+	body.Error.InnerError.ClientRequestID = h.Get("Client-Request-Id")
+	h.Set("Content-Type", mediaType)
+	h.Set("Cache-Control", "no-store")
+	if body.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(body.RetryAfter))
 	}
 	if body.Status == http.StatusUnauthorized || e.Code == InsufficientScope {
 		h.Set("WWW-Authenticate", wwwAuthenticate(e))

@@ -14,7 +14,7 @@ import (
 func TestEveryCodeAnswersItsContract(t *testing.T) {
 	for code, k := range kinds {
 		rec := httptest.NewRecorder()
-		Write(rec, New(code, "detail of %s", code), "corr-12345678")
+		Write(rec, New(code, "detail of %s", code), "corr-12345678", MediaType)
 		var b Body
 		if err := json.Unmarshal(rec.Body.Bytes(), &b); err != nil {
 			t.Fatalf("%s: %v", code, err)
@@ -36,7 +36,7 @@ func TestChallengeAndRetry(t *testing.T) {
 	claims := `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
 	e := New(ClaimsChallenge, "step up").WithClaims(claims)
 	rec := httptest.NewRecorder()
-	Write(rec, e, "")
+	Write(rec, e, "", MediaType)
 	www := rec.Header().Get("WWW-Authenticate")
 	if !strings.HasPrefix(www, `Bearer error="insufficient_claims"`) || !strings.Contains(www, `claims="`+base64.StdEncoding.EncodeToString([]byte(claims))+`"`) {
 		t.Errorf("WWW-Authenticate = %q", www)
@@ -49,7 +49,7 @@ func TestChallengeAndRetry(t *testing.T) {
 
 	e = New(UpstreamUnavailable, "slow down").WithRetryAfter(1500 * time.Millisecond).WithStatus(http.StatusTooManyRequests)
 	rec = httptest.NewRecorder()
-	Write(rec, e, "")
+	Write(rec, e, "", MediaType)
 	json.Unmarshal(rec.Body.Bytes(), &b)
 	if rec.Code != 429 || rec.Header().Get("Retry-After") != "2" || b.RetryAfter != 2 || b.Action != RetryLater {
 		t.Errorf("%d Retry-After %q body %+v", rec.Code, rec.Header().Get("Retry-After"), b)
@@ -61,7 +61,7 @@ func TestChallengeAndRetry(t *testing.T) {
 func TestGraphShapedError(t *testing.T) {
 	rec := httptest.NewRecorder()
 	rec.Header().Set("Client-Request-Id", "00000000-0000-4000-8000-000000000001")
-	Write(rec, New(ConsentRequired, "Consent is missing."), "corr-123")
+	Write(rec, New(ConsentRequired, "Consent is missing."), "corr-123", JSONMediaType)
 	var doc struct {
 		Code  Code
 		Error struct {
@@ -73,6 +73,9 @@ func TestGraphShapedError(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := doc.Error.InnerError
+	if ct := rec.Header().Get("Content-Type"); ct != JSONMediaType {
+		t.Errorf("Content-Type %q, want %q", ct, JSONMediaType)
+	}
 	if doc.Code != ConsentRequired || doc.Error.Code != "consent_required" || doc.Error.Message != "Consent is missing." ||
 		in["request-id"] != "corr-123" || in["client-request-id"] != "00000000-0000-4000-8000-000000000001" || in["date"] == "" {
 		t.Errorf("body %s", rec.Body)
@@ -82,7 +85,7 @@ func TestGraphShapedError(t *testing.T) {
 func TestCauseIsNeverSent(t *testing.T) {
 	e := New(ServerMisconfigured, "check the credential").WithCause(errStr("AADSTS7000215 secret=hunter2"))
 	rec := httptest.NewRecorder()
-	Write(rec, e, "")
+	Write(rec, e, "", MediaType)
 	if strings.Contains(rec.Body.String(), "hunter2") || strings.Contains(rec.Body.String(), "AADSTS7000215") {
 		t.Errorf("the cause reached the body: %s", rec.Body)
 	}
@@ -129,3 +132,20 @@ func TestEveryCodeHasItsReadmeSection(t *testing.T) {
 type errStr string
 
 func (e errStr) Error() string { return string(e) }
+
+// TestBodyOfIsWhatWriteSends: a problem carried inside another document (an
+// inner response of a JSON batch) is the same document Write answers with.
+func TestBodyOfIsWhatWriteSends(t *testing.T) {
+	e := New(UpstreamUnavailable, "Slow down.").WithRetryAfter(1500 * time.Millisecond).WithStatus(http.StatusTooManyRequests).WithClaims(`{"a":1}`)
+	rec := httptest.NewRecorder()
+	Write(rec, e, "corr-123", MediaType)
+	var written Body
+	if err := json.Unmarshal(rec.Body.Bytes(), &written); err != nil {
+		t.Fatal(err)
+	}
+	got := BodyOf(e, "corr-123")
+	got.Error.InnerError.Date = written.Error.InnerError.Date
+	if got != written || got.Status != 429 || got.RetryAfter != 2 || got.Claims != `{"a":1}` || got.Error.InnerError.RequestID != "corr-123" {
+		t.Errorf("BodyOf %+v, Write sent %+v", got, written)
+	}
+}

@@ -34,6 +34,16 @@ type requestInfo struct {
 	log           *slog.Logger // the process's, for Logger
 	code          problem.Code
 	cause         error
+	problemType   string // "": problem.MediaType
+}
+
+// AnswerProblemsAsJSON makes the request's problems application/json, the
+// media type Graph's own errors have, for a Function whose callers are Graph
+// clients: Graph's SDKs parse an error body only as application/json.
+func AnswerProblemsAsJSON(c echo.Context) {
+	if ri, ok := c.Get("web.request").(*requestInfo); ok {
+		ri.problemType = problem.JSONMediaType
+	}
 }
 
 // CorrelationID is the request's correlation ID ("" outside a request).
@@ -159,10 +169,14 @@ func ErrorHandler(err error, c echo.Context) {
 		methods := slices.DeleteFunc(strings.Split(h.Get("Allow"), ","), func(m string) bool { return strings.TrimSpace(m) == http.MethodOptions })
 		h.Set("Allow", strings.Join(methods, ","))
 	}
+	mediaType := problem.MediaType
 	if ri, ok := c.Get("web.request").(*requestInfo); ok {
 		ri.code, ri.cause = p.Code, p.Cause
+		if ri.problemType != "" {
+			mediaType = ri.problemType
+		}
 	}
-	problem.Write(c.Response(), p, CorrelationID(c))
+	problem.Write(c.Response(), p, CorrelationID(c), mediaType)
 }
 
 // AsProblem maps any error to a problem: router errors to their codes, anything
