@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -90,8 +89,8 @@ func (p *Proxy) downloadURL(u *url.URL) bool {
 		return false
 	}
 	host := strings.ToLower(u.Hostname())
-	if loopback(host) {
-		return loopback(p.base.Hostname())
+	if entra.IsLoopback(host) {
+		return entra.IsLoopback(p.base.Hostname())
 	}
 	if port := u.Port(); port != "" && port != "443" {
 		return false
@@ -102,15 +101,6 @@ func (p *Proxy) downloadURL(u *url.URL) bool {
 		}
 	}
 	return false
-}
-
-// loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // download follows Graph's redirect to the download host and relays what it

@@ -3,9 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/addinsso/addinsso/handler/entra"
 )
 
 // Azurite's development account. The key is not a secret: Microsoft publishes
@@ -80,7 +81,7 @@ func ExplicitConnectionString(cs string) (string, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil {
 			return "", errors.New("DevelopmentStorageProxyUri is not an http(s) URL (http(s)://host)")
 		}
-		if u.Scheme == "http" && !loopback(u.Hostname()) {
+		if u.Scheme == "http" && !entra.IsLoopback(u.Hostname()) {
 			return "", fmt.Errorf("DevelopmentStorageProxyUri: http to %q, which is not loopback; use https", u.Hostname())
 		}
 		scheme, host = u.Scheme, u.Hostname()
@@ -110,20 +111,11 @@ func checkTableTransport(protocol, tableEndpoint string) error {
 		return errors.New("TableEndpoint is not an http(s) URL (https://host[:port][/path])")
 	}
 	switch {
-	case loopback(u.Hostname()):
+	case entra.IsLoopback(u.Hostname()):
 	case u.Scheme == "http":
 		return fmt.Errorf("TableEndpoint: http to %q, which is not loopback; use https", u.Hostname())
 	case protocol == "http":
 		return fmt.Errorf("DefaultEndpointsProtocol=http with TableEndpoint %q, which is not loopback; use https", u.Hostname())
 	}
 	return nil
-}
-
-// loopback reports whether host is this machine: localhost, 127.0.0.0/8 or ::1.
-func loopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -140,3 +140,14 @@ func TestHTTPClientFollowsNoRedirect(t *testing.T) {
 		t.Errorf("transport policy: %+v", tr)
 	}
 }
+
+func TestIsLoopback(t *testing.T) {
+	for host, want := range map[string]bool{
+		"localhost": true, "LOCALHOST": true, "127.0.0.1": true, "127.8.9.10": true, "::1": true,
+		"localhost.evil.example": false, "128.0.0.1": false, "10.0.0.1": false, "graph.microsoft.com": false, "": false,
+	} {
+		if IsLoopback(host) != want {
+			t.Errorf("IsLoopback(%q) = %v", host, !want)
+		}
+	}
+}

@@ -9,6 +9,16 @@ import (
 	"time"
 )
 
+// IsLoopback reports whether host is this machine: localhost, 127.0.0.0/8 or
+// ::1. Plain http and emulators are accepted there only.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // MaxRetryAfter caps a Retry-After, so a bad header cannot park a caller.
 const MaxRetryAfter = 5 * time.Minute
 
