@@ -6,13 +6,8 @@ package exchange
 import (
 	"bytes"
 	_ "embed"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"mime"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -20,6 +15,7 @@ import (
 	"github.com/addinsso/addinsso/handler/function"
 	"github.com/addinsso/addinsso/handler/graphtoken"
 	"github.com/addinsso/addinsso/handler/problem"
+	"github.com/addinsso/addinsso/handler/web"
 )
 
 //go:embed function.json
@@ -70,41 +66,12 @@ func New(s function.Services) (function.Function, error) {
 
 func readRequest(r *http.Request) (Request, error) {
 	var req Request
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
-	if err != nil {
-		return req, problem.New(problem.BadRequest, "The request body could not be read.").WithCause(err)
-	}
-	if len(body) > maxBody {
-		return req, problem.New(problem.RequestTooLarge, "The request body is over %d bytes.", maxBody)
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		return req, nil
+	body, err := web.ReadBody(r, maxBody)
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		return req, err
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		return req, problem.New(problem.UnsupportedMediaType, `Send {"scopes": [...]} as application/json, or no body for every configured scope.`)
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return req, problem.New(problem.BadRequest, `The body is not {"scopes": ["User.Read", ...], "claims": "..."}: %s.`, jsonError(err))
-	}
-	if dec.More() {
-		return req, problem.New(problem.BadRequest, "The body holds more than one JSON value.")
-	}
-	return req, nil
-}
-
-// jsonError describes a decoding error without echoing the body.
-func jsonError(err error) string {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syntax):
-		return "malformed JSON"
-	case errors.As(err, &typ):
-		return "field " + typ.Field + " has the wrong type"
-	case strings.HasPrefix(err.Error(), "json: unknown field"):
-		return fmt.Sprintf("%.80s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	return "malformed JSON"
+	return req, web.DecodeJSON(body, &req, true, `{"scopes": ["User.Read", ...], "claims": "..."}`)
 }

@@ -234,20 +234,13 @@ type batch struct {
 // readBatch reads and decodes the body, bounded, and checks what makes the
 // whole batch malformed: Graph refuses such a batch as a whole too.
 func readBatch(r *http.Request) ([]batchRequest, error) {
-	b, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	b, err := web.ReadBody(r, MaxBodyBytes)
 	if err != nil {
-		return nil, problem.New(problem.BadRequest, "The request body could not be read.").WithCause(err)
-	}
-	if len(b) > MaxBodyBytes {
-		return nil, tooLarge()
+		return nil, err
 	}
 	var in batchRequests
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&in); err != nil {
-		return nil, problem.New(problem.BadRequest, `The body is not a JSON batch, {"requests": [{"id", "method", "url", "headers", "body", "dependsOn"}]}: %s.`, jsonProblem(err))
-	}
-	if dec.More() {
-		return nil, problem.New(problem.BadRequest, "The body holds more than one JSON value.")
+	if err := web.DecodeJSON(b, &in, false, `a JSON batch, {"requests": [{"id", "method", "url", "headers", "body", "dependsOn"}]}`); err != nil {
+		return nil, err
 	}
 	switch n := len(in.Requests); {
 	case n == 0:
@@ -342,7 +335,7 @@ func (p *Proxy) checkInner(version string, q batchRequest) inner {
 	if slices.ContainsFunc(segs, func(s string) bool { return strings.EqualFold(s, "$batch") }) {
 		return refuse(forbidden("A batch cannot hold another $batch request."))
 	}
-	if len(segs) > 1 && isVersion(segs[1]) {
+	if len(segs) > 1 && graphroute.IsVersion(segs[1]) {
 		return refuse(forbidden("The inner url names the API version twice; write /me or /%s/me.", version))
 	}
 	rt := graphroute.Match(p.routes, method, segs)
@@ -426,7 +419,7 @@ func (p *Proxy) innerTarget(version, raw string) (string, string, *problem.Error
 	path = strings.TrimPrefix(path, "/")
 	if rest, ok := strings.CutPrefix(path, strings.TrimPrefix(p.prefix, "/")); ok {
 		path = rest // this Function's own path: a direct call's, version included
-	} else if first, _, _ := strings.Cut(path, "/"); !isVersion(first) {
+	} else if first, _, _ := strings.Cut(path, "/"); !graphroute.IsVersion(first) {
 		path = version + "/" + path
 	}
 	if first, _, _ := strings.Cut(path, "/"); first != version {
@@ -434,9 +427,6 @@ func (p *Proxy) innerTarget(version, raw string) (string, string, *problem.Error
 	}
 	return path, encodeQuery(query), nil
 }
-
-// isVersion reports whether a path segment names one of Graph's API versions.
-func isVersion(s string) bool { return strings.EqualFold(s, "v1.0") || strings.EqualFold(s, "beta") }
 
 // encodeQuery percent-encodes what a browser encodes in a query and a JSON
 // string may hold raw (Graph's own examples write $filter=city eq null):
@@ -655,32 +645,11 @@ func (q batchRequest) headerValue(name string) string {
 	return ""
 }
 
-// noStore marks an answer as the caller's data, as relay does.
-func noStore(h http.Header) {
-	h.Set("Cache-Control", "private, no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
-}
-
 // encodeJSON writes v without HTML escaping: Graph's bytes stay as they are.
 func encodeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// jsonProblem describes a decoding error without echoing the body.
-func jsonProblem(err error) string {
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.EOF):
-		return "the body is empty"
-	case errors.As(err, &typ) && typ.Field != "":
-		return "member " + typ.Field + " has the wrong type"
-	case errors.As(err, &typ):
-		return "it is not a JSON object"
-	}
-	return "malformed JSON"
 }
 
 // logBatch writes one line per batch: never a token, a body, an inner url or id.

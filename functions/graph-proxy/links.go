@@ -91,12 +91,6 @@ func mayHoldLinks(b []byte) bool {
 	return bytes.Contains(b, []byte("Link")) || bytes.IndexByte(b, '\\') >= 0
 }
 
-// proxyLink is the link as the task pane follows it: through this Function.
-// ok is false when it leaves GRAPH_BASE_URL.
-func (p *Proxy) proxyLink(from *url.URL, link string) (string, bool) {
-	return p.location(from, link)
-}
-
 // jsonAnswer reports whether a Content-Type is JSON's (application/json, with any
 // parameters, as Graph sends it: application/json;odata.metadata=minimal;...).
 // Only such answers have their paging links rewritten.
@@ -196,7 +190,7 @@ type linkScanner struct {
 
 func (p *Proxy) newLinkScanner(from *url.URL) *linkScanner {
 	return &linkScanner{
-		rewrite: func(link string) (string, bool) { return p.proxyLink(from, link) },
+		rewrite: func(link string) (string, bool) { return p.location(from, link) },
 		objects: make([]bool, 0, 16),
 		uhex:    -1,
 	}

@@ -364,7 +364,7 @@ func expectedTokens(t *testing.T, p *Proxy, b []byte) ([]any, int) {
 					links += n
 				} else {
 					links++
-					if rewritten, ok := p.proxyLink(p.base, link); ok && len(raw) <= maxLinkBytes {
+					if rewritten, ok := p.location(p.base, link); ok && len(raw) <= maxLinkBytes {
 						toks = append(toks, rewritten)
 					} else {
 						toks = toks[:len(toks)-1] // the member goes

@@ -72,11 +72,7 @@ func (p *Proxy) write(x *exchange, status int, body io.Reader, length int64) err
 	if withBody && length != 0 && h.Get("Content-Type") == "" {
 		h.Set("Content-Type", "application/octet-stream") // never let net/http sniff Graph's bytes into HTML
 	}
-	// The caller's data, served from the task pane's own origin: never cached
-	// by shared caches, never sniffed, never rendered as an active document.
-	h.Set("Cache-Control", "private, no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	noStore(h)
 	w.WriteHeader(status)
 	if !withBody {
 		return nil
@@ -238,4 +234,13 @@ func (p *Proxy) log(x *exchange, resp *http.Response, err error, d time.Duration
 		rec.AddAttrs(attrs...)
 		_ = h.Handle(ctx, rec)
 	}
+}
+
+// noStore marks an answer as the caller's data, served from the task pane's
+// own origin: never cached by shared caches, never sniffed, never rendered as
+// an active document.
+func noStore(h http.Header) {
+	h.Set("Cache-Control", "private, no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
 }

@@ -90,7 +90,7 @@ func dangerous(segs []segment) string {
 	// A placeholder where the resource type goes (/{x}/..., or /v1.0/{x}/...)
 	// would accept any top-level collection: users, groups, sites, ...
 	top := 0
-	if isVersion(segs[0].literal) && len(segs) > 1 {
+	if IsVersion(segs[0].literal) && len(segs) > 1 {
 		top = 1
 	}
 	if segs[0].placeholder || segs[top].placeholder {
@@ -99,8 +99,8 @@ func dangerous(segs []segment) string {
 	return ""
 }
 
-// isVersion reports whether s is one of Graph's API versions.
-func isVersion(s string) bool { return strings.EqualFold(s, "v1.0") || strings.EqualFold(s, "beta") }
+// IsVersion reports whether a path segment is one of Graph's API versions.
+func IsVersion(s string) bool { return strings.EqualFold(s, "v1.0") || strings.EqualFold(s, "beta") }
 
 func isPlaceholder(s string) bool {
 	name, ok := strings.CutPrefix(s, "{")
