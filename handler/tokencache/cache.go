@@ -1,7 +1,9 @@
 // Package tokencache caches Graph access tokens per user, session and scope
-// set, so a repeat caller costs no On-Behalf-Of exchange: a bounded in-memory
-// level in front of an optional Store shared by every instance of the Function
-// App (Azure Table Storage in production, see package azuretable).
+// set, so a repeat caller costs no On-Behalf-Of exchange: an optional Store
+// shared by every instance of the Function App (Azure Table Storage in
+// production, see package azuretable), which decides every hit so a removal
+// on one instance holds on all, and a bounded in-memory level that answers
+// alone without a Store and while the Store cannot answer.
 //
 // An entry answers only the bootstrap token it was exchanged for (Key.Session)
 // and lives no longer than it: Entra evaluates Conditional Access at each
@@ -145,26 +147,34 @@ func New(cfg Config, opts Options) (*Cache, error) {
 
 // Get returns the token cached for k (the same user, scope set and bootstrap
 // token) if its entry lives at least the margin longer, and which level held
-// it. A hit from the store is copied into memory. The token keeps the Graph
-// token's own ExpiresAt, which may be later than the entry's end.
+// it. The token keeps the Graph token's own ExpiresAt, which may be later than
+// the entry's end.
+//
+// With a Store, the Store decides: every Get reads the row, so an entry
+// another instance removed (sign-out, a token Graph revoked) is gone here
+// too, and memory answers only while the Store cannot. A row read is copied
+// into memory for those times.
 func (c *Cache) Get(ctx context.Context, k Key) (entra.Token, Source, bool) {
 	e, ok := c.key(k, "get")
 	if !ok {
 		return entra.Token{}, "", false
 	}
 	now := c.now()
+	if c.shared != nil {
+		t, until, hit, answered := c.shared.get(ctx, e, now)
+		switch {
+		case answered && hit:
+			c.mem.Put(e, t, until.Add(-c.margin))
+			return clone(t), Table, true
+		case answered:
+			c.mem.Delete(e)
+			return entra.Token{}, "", false
+		}
+	}
 	if t, ok := c.mem.Get(e, now); ok {
 		return clone(t), Memory, true
 	}
-	if c.shared == nil {
-		return entra.Token{}, "", false
-	}
-	t, until, ok := c.shared.get(ctx, e, now)
-	if !ok {
-		return entra.Token{}, "", false
-	}
-	c.mem.Put(e, t, until.Add(-c.margin))
-	return clone(t), Table, true
+	return entra.Token{}, "", false
 }
 
 // Put caches t under k in both levels, until the earlier of t's expiry and

@@ -52,8 +52,8 @@ func TestPurgeUser(t *testing.T) {
 		}
 	}
 	for _, k := range kept {
-		if _, src, ok := c.Get(ctx, k); !ok || src != tokencache.Memory {
-			t.Errorf("another user's entry: hit %v from %q; want it still in memory", ok, src)
+		if _, src, ok := c.Get(ctx, k); !ok || src != tokencache.Table {
+			t.Errorf("another user's entry: hit %v from %q; want it still in the table", ok, src)
 		}
 	}
 	if err := c.PurgeUser(ctx, tenantA, userA); err != nil {

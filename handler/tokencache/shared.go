@@ -34,9 +34,11 @@ type sealedToken struct {
 }
 
 // get returns the token e's row holds, and until when the entry lives.
-func (s *sharedLevel) get(ctx context.Context, e entryKey, now time.Time) (tok entra.Token, until time.Time, hit bool) {
+// answered is false when the store could not be asked or failed: then a miss
+// says nothing about the row.
+func (s *sharedLevel) get(ctx context.Context, e entryKey, now time.Time) (tok entra.Token, until time.Time, hit, answered bool) {
 	pk, rk := e.rowKeys()
-	s.run(ctx, func(ctx context.Context) error {
+	answered = s.run(ctx, func(ctx context.Context) error {
 		row, err := s.store.Get(ctx, pk, rk)
 		switch {
 		case errors.Is(err, ErrNotFound):
@@ -57,7 +59,7 @@ func (s *sharedLevel) get(ctx context.Context, e entryKey, now time.Time) (tok e
 		}
 		return nil
 	})
-	return tok, until, hit
+	return tok, until, hit, answered
 }
 
 // put writes t, to live until until, unless the row already holds an entry
@@ -69,7 +71,7 @@ func (s *sharedLevel) put(ctx context.Context, e entryKey, t entra.Token, until 
 	pk, rk := e.rowKeys()
 	row, ok := s.sealRow(pk, rk, t, until)
 	if !ok {
-		s.log.WarnContext(ctx, "token cache: token too large for a row; kept in memory only")
+		s.log.WarnContext(ctx, "token cache: token too large for a row; not cached")
 		return
 	}
 	s.run(ctx, func(ctx context.Context) error {
@@ -149,14 +151,17 @@ func (s *sharedLevel) remove(ctx context.Context, op, pk, rk, etag string) error
 }
 
 // run does one operation on the store within the timeout, unless the store is
-// paused. An error from op is a fault: logged, and the store is paused.
-func (s *sharedLevel) run(parent context.Context, op func(ctx context.Context) error) {
+// paused, and reports whether it ran and succeeded. An error from op is a
+// fault: logged, and the store is paused.
+func (s *sharedLevel) run(parent context.Context, op func(ctx context.Context) error) bool {
 	if !s.backoff.ready(s.now()) {
-		return
+		return false
 	}
 	ctx, cancel := context.WithTimeout(parent, s.timeout)
 	defer cancel()
-	s.report(parent, op(ctx))
+	err := op(ctx)
+	s.report(parent, err)
+	return err == nil
 }
 
 // report feeds the outcome of a store call made under parent to the backoff
