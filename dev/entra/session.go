@@ -101,7 +101,11 @@ func (s *Server) state(oid string) *userState {
 }
 
 // authContextID is the form of an authentication context ID. Graph's authContext
-// resource: "Supported values are c1 through c99."
+// resource: "Supported values are c1 through c99."; the Conditional Access
+// tutorials: "The IDs range from c1 to c99." (The developer guide to
+// Conditional Access authentication context still says "Values C1-C25 are
+// available for use as Auth Context IDs in a tenant"; the lower-case form is
+// the one tokens carry in acrs.)
 var authContextID = regexp.MustCompile(`^c([1-9]|[1-9][0-9])$`)
 
 // DefineAuthContext declares a Conditional Access authentication context in a
