@@ -337,14 +337,18 @@ type User struct {
 
 // Token describes an access token to mint; zero fields take Entra's usual values.
 type Token struct {
-	Version   string   // "2.0" (default) or "1.0"
-	Audience  string   // default: the client ID passed to Issue (v2.0) or AppIDURI (v1.0) when set
-	Scopes    string   // scp; default "access_as_user"
-	ClientApp string   // azp (v2.0) / appid (v1.0); default Office on the web
-	AMR       []string // v1.0 only by default; nil leaves it out
-	ACRS      []string
-	IssuedAt  time.Time // default now
-	Lifetime  time.Duration
+	Version   string // "2.0" (default) or "1.0"
+	Audience  string // default: the client ID passed to Issue (v2.0) or AppIDURI (v1.0) when set
+	Scopes    string // scp; default "access_as_user"
+	ClientApp string // azp (v2.0) / appid (v1.0); default Office on the web
+	// AMR are the session's authentication methods (default pwd), shown in the
+	// token's amr when set. v2.0 access tokens carry no amr: leave it nil for
+	// them, and the session still knows (see IssueFor).
+	AMR []string
+	// ACRS are the authentication contexts the session satisfied, shown in acrs.
+	ACRS     []string
+	IssuedAt time.Time // default now
+	Lifetime time.Duration
 	// Claims are added last: they override, and a nil value removes a claim.
 	Claims map[string]any
 	// Header entries are added to the JOSE header; a nil value removes one.
@@ -355,11 +359,26 @@ type Token struct {
 const OfficeClientID = "93d53678-613d-4013-afc1-62e9e444a0a5"
 
 // Issue mints an access token for the API clientID, signed with the user's
-// tenant's own key if it has one (TenantKey), else with the current key.
+// tenant's own key if it has one (TenantKey), else with the current key. It is
+// IssueFor without a claims request.
 func (s *Server) Issue(u User, clientID string, t Token) string {
+	return s.IssueFor(u, clientID, t, "")
+}
+
+// IssueFor mints the token Entra would give the user's client (Office's
+// getAccessToken, MSAL) for a token request carrying claims, the claims
+// request of a challenge the client answers (see honour for what Entra
+// honours: a step-up shows in a v1.0 token's amr, in acrs, and in the session
+// sealed in aio). The session's step-ups stay until ResetSession, so later
+// tokens show them too.
+func (s *Server) IssueFor(u User, clientID string, t Token, claims string) string {
+	stepUp, notBefore := s.honour(u, claims)
 	now := t.IssuedAt
 	if now.IsZero() {
-		now = time.Now()
+		now = s.notBeforeRevocation(u.ObjectID, time.Now())
+	}
+	if now.Unix() < notBefore {
+		now = time.Unix(notBefore, 0)
 	}
 	if t.Lifetime == 0 {
 		t.Lifetime = time.Hour
@@ -377,6 +396,11 @@ func (s *Server) Issue(u User, clientID string, t Token) string {
 	if aud == "" {
 		aud = clientID
 	}
+	sess := session{AMR: t.AMR, ACRS: t.ACRS}
+	if len(sess.AMR) == 0 {
+		sess.AMR = []string{"pwd"}
+	}
+	sess.merge(stepUp)
 	c := map[string]any{
 		"aud":  aud,
 		"iat":  now.Unix(),
@@ -390,6 +414,7 @@ func (s *Server) Issue(u User, clientID string, t Token) string {
 		"ver":  t.Version,
 		"uti":  randomID(),
 		"rh":   "0.emulated",
+		"aio":  s.seal(sess),
 	}
 	if t.Version == "1.0" {
 		c["iss"] = strings.Replace(V1Issuer, "{tenantid}", u.TenantID, 1)
@@ -403,11 +428,11 @@ func (s *Server) Issue(u User, clientID string, t Token) string {
 		c["azpacr"] = "0"
 		c["preferred_username"] = u.Username
 	}
-	if t.AMR != nil {
-		c["amr"] = t.AMR
+	if t.AMR != nil || (t.Version == "1.0" && len(stepUp.AMR) > 0) {
+		c["amr"] = sess.AMR
 	}
-	if t.ACRS != nil {
-		c["acrs"] = t.ACRS
+	if len(sess.ACRS) > 0 {
+		c["acrs"] = sess.ACRS
 	}
 	for k, v := range t.Claims {
 		if v == nil {

@@ -1,6 +1,7 @@
 package entra
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -37,8 +38,13 @@ const (
 	// example in Entra's On-Behalf-Of documentation.
 	DefaultMFAClaims = `{"access_token":{"polids":{"essential":true,"values":["9ab03e19-ed42-4168-b6b7-7001fb3e933a"]}}}`
 
-	clockSkew         = 5 * time.Minute
-	accessLifetime    = time.Hour
+	clockSkew      = 5 * time.Minute
+	accessLifetime = time.Hour
+	// caeLifetime is the lifetime of CAE-capable tokens (the client declared
+	// cp1). "How to use Continuous Access Evaluation enabled APIs": "For some
+	// resource APIs, because risk and policy are evaluated in real time, this
+	// can increase token lifetime up to 28 hours." Graph's are about a day.
+	caeLifetime       = 24 * time.Hour
 	refreshLifetime   = 90 * 24 * time.Hour
 	defaultRetryAfter = 5 * time.Second
 )
@@ -46,14 +52,33 @@ const (
 // OutcomeKind is what the token endpoint answers a user's requests with.
 type OutcomeKind int
 
+// The answers are those of "Microsoft Entra authentication and authorization
+// error codes" (reference-error-codes), each with the error and suberror Entra
+// sends with it. That page: error "should be used to react to errors", and the
+// AADSTS codes are "subject to change". Suberrors are MSAL's classification
+// (UiRequiredExceptionClassification): message_only "Issue cannot be
+// resolved", basic_action "Issue can be resolved by user interaction during
+// the interactive authentication flow", additional_action "Issue can be
+// resolved by additional remedial interaction within the system, outside of
+// the interactive authentication flow", consent_required "User consent is
+// missing, or has been revoked".
 const (
 	Succeed          OutcomeKind = iota // the default
-	ConsentMissing                      // AADSTS65001, suberror consent_required
-	MFARequired                         // AADSTS50076 with claims, until the assertion shows mfa or the request carries claims
+	ConsentMissing                      // AADSTS65001 DelegationDoesNotExist, invalid_grant, suberror consent_required
+	MFARequired                         // Conditional Access requires MFA: AADSTS50076 interaction_required with claims, whenever the assertion's session lacks mfa
 	AssertionExpired                    // AADSTS500133, whatever the assertion's exp says
 	Throttled                           // HTTP 429 with Retry-After
 	Unavailable                         // HTTP 503 with Retry-After
 	InvalidClient                       // AADSTS7000215, as for a wrong client secret
+
+	BlockedByPolicy       // AADSTS53003 BlockedByConditionalAccess, interaction_required, suberror message_only: no step-up satisfies it
+	DeviceNotCompliant    // AADSTS53000 DeviceNotCompliant, interaction_required, suberror additional_action: enrol the device, outside sign-in
+	MFARegistrationNeeded // AADSTS50079 UserStrongAuthEnrollmentRequired, interaction_required, suberror basic_action: register MFA during sign-in
+	GrantRevoked          // AADSTS50173 FreshTokenNeeded, invalid_grant: "Have the user sign in again."
+	SignInFrequency       // AADSTS70043 BadTokenDueToSignInFrequency, invalid_grant, suberror token_expired
+	AdminConsentRequired  // AADSTS90094 AdminConsentRequired, invalid_grant: only an administrator can grant
+	ConsentRequired       // AADSTS65004, invalid_grant, suberror consent_required: consent, recognisable by suberror alone
+	LoopDetected          // AADSTS50196 LoopDetected, invalid_grant: "The app has made too many of the same request in too short a period"
 )
 
 // Outcome scripts the token endpoint for one user.
@@ -73,8 +98,10 @@ type oboState struct {
 	apps       map[string]*App
 	identities map[string]string // managed identity client ID -> principal ID
 	scripts    map[string]*script
-	users      sync.Map // object ID -> *atomic.Int64 token requests
-	rtKey      []byte   // MACs refresh tokens, which are opaque to clients
+	states     map[string]*userState      // object ID -> what Entra remembers of the user (session.go)
+	contexts   map[string]map[string]bool // tenant ID -> defined authentication contexts
+	users      sync.Map                   // object ID -> *atomic.Int64 token requests
+	rtKey      []byte                     // MACs refresh tokens and aio, which are opaque to clients
 	issued     [issuedRing]string
 	issuedN    int
 }
@@ -91,6 +118,8 @@ func (o *oboState) init() {
 	o.apps = map[string]*App{}
 	o.identities = map[string]string{}
 	o.scripts = map[string]*script{}
+	o.states = map[string]*userState{}
+	o.contexts = map[string]map[string]bool{}
 	o.rtKey = make([]byte, 32)
 	_, _ = rand.Read(o.rtKey)
 }
@@ -177,13 +206,11 @@ type oauthError struct {
 
 var errAbandoned = &oauthError{}
 
-// principal is the user a grant is about.
+// principal is the user a grant is about, and how their session authenticated.
 type principal struct {
 	tenantID, objectID, name, username string
-	amr, acrs                          []string
+	session                            session
 }
-
-func (p *principal) mfa() bool { return slices.Contains(p.amr, "mfa") }
 
 // token is the v2.0 token endpoint.
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -271,7 +298,10 @@ func (c *tokenCall) refresh(w http.ResponseWriter) *oauthError {
 	case time.Now().Unix() > rt.Exp:
 		return c.invalidGrant(700082, "The refresh token has expired due to inactivity.")
 	}
-	return c.grant(w, app, acr, &principal{tenantID: rt.TenantID, objectID: rt.ObjectID, name: rt.Name, username: rt.Username, amr: rt.AMR, acrs: rt.ACRS}, o)
+	if c.s.revokedBefore(rt.ObjectID, rt.Iat) {
+		return c.grantRevoked()
+	}
+	return c.grant(w, app, acr, &principal{tenantID: rt.TenantID, objectID: rt.ObjectID, name: rt.Name, username: rt.Username, session: session{AMR: rt.AMR, ACRS: rt.ACRS}}, o)
 }
 
 // before counts the request for its user and applies the scripted delay,
@@ -354,11 +384,25 @@ func (c *tokenCall) verifyAssertion(app *App, assertion string) (*principal, *oa
 		return nil, c.invalidGrant(500133, "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: "+
 			now.UTC().Format(time.RFC3339)+", expiry time of assertion "+time.Unix(int64(exp), 0).UTC().Format(time.RFC3339)+".")
 	}
+	iat, _ := claims["iat"].(float64)
+	if c.s.revokedBefore(str("oid"), int64(iat)) {
+		return nil, c.grantRevoked()
+	}
 	username := str("preferred_username")
 	if username == "" {
 		username = str("upn")
 	}
-	return &principal{tenantID: tid, objectID: str("oid"), name: str("name"), username: username, amr: stringList(claims["amr"]), acrs: stringList(claims["acrs"])}, nil
+	// The session the token was issued in; a token the emulator did not seal
+	// (signed directly by a test) speaks for itself.
+	sess, ok := c.s.unseal(str("aio"))
+	if !ok {
+		sess = session{AMR: stringList(claims["amr"]), ACRS: stringList(claims["acrs"])}
+	}
+	return &principal{tenantID: tid, objectID: str("oid"), name: str("name"), username: username, session: sess}, nil
+}
+
+func (c *tokenCall) grantRevoked() *oauthError {
+	return c.invalidGrant(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.")
 }
 
 // grant applies consent and Conditional Access, then issues the tokens.
@@ -371,46 +415,79 @@ func (c *tokenCall) grant(w http.ResponseWriter, app *App, acr string, u *princi
 	if requested != "" && !json.Valid([]byte(requested)) {
 		return c.invalidRequest(90014, "The claims parameter is not valid JSON.")
 	}
-	switch {
-	case o.Kind == ConsentMissing:
-		return &oauthError{status: http.StatusBadRequest, name: "invalid_grant", code: 65001, suberror: "consent_required",
-			msg: "The user or administrator has not consented to use the application with ID '" + app.ClientID + "' named '" + app.DisplayName + "'. Send an interactive authorization request for this user and resource."}
-	case o.Kind == MFARequired && !u.mfa() && requested == "":
-		claims := o.Claims
-		if claims == "" {
-			claims = DefaultMFAClaims
-		}
-		return &oauthError{status: http.StatusBadRequest, name: "interaction_required", code: 50076, claims: claims,
-			msg: "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '" + resource + "'."}
+	if fail := c.conditionalAccess(app, u, resource, o); fail != nil {
+		return fail
 	}
-	if requested != "" && !u.mfa() {
-		// The caller answered the challenge: the user stepped up.
-		amr := u.amr
-		if len(amr) == 0 {
-			amr = []string{"pwd"}
-		}
-		u.amr = append(slices.Clone(amr), "mfa")
+	// No claims parameter counts as a step-up: MSAL with client capabilities
+	// sends claims ({"access_token":{"xms_cc":{"values":["cp1"]}}}, merged
+	// with any challenge's) on every request, and the middle tier cannot
+	// authenticate the user. Only the assertion's session decides.
+	cc := clientCapabilities(requested)
+	now := c.s.notBeforeRevocation(u.objectID, time.Now())
+	lifetime := accessLifetime
+	if cc != nil {
+		lifetime = caeLifetime
 	}
-
-	now := time.Now()
-	access := c.s.accessToken(app, acr, u, resource, names, now)
+	access := c.s.accessToken(app, acr, u, resource, names, cc, now, lifetime)
 	c.s.recordIssued(access)
 	body := map[string]any{
 		"token_type":     "Bearer",
 		"scope":          qualify(resource, names),
-		"expires_in":     int(accessLifetime/time.Second) - 1,
-		"ext_expires_in": int(accessLifetime/time.Second) - 1,
+		"expires_in":     int(lifetime/time.Second) - 1,
+		"ext_expires_in": int(lifetime/time.Second) - 1,
 		"access_token":   access,
 	}
 	if offline {
 		body["refresh_token"] = c.s.mintRefresh(refreshClaims{ClientID: app.ClientID, TenantID: u.tenantID, ObjectID: u.objectID,
-			Name: u.name, Username: u.username, AMR: u.amr, ACRS: u.acrs, Exp: now.Add(refreshLifetime).Unix()})
+			Name: u.name, Username: u.username, AMR: u.session.AMR, ACRS: u.session.ACRS, Iat: now.Unix(), Exp: now.Add(refreshLifetime).Unix()})
 	}
 	if c.form.Get("client_info") == "1" {
 		info, _ := json.Marshal(map[string]string{"uid": u.objectID, "utid": u.tenantID})
 		body["client_info"] = base64.RawURLEncoding.EncodeToString(info)
 	}
 	writeJSON(w, http.StatusOK, body)
+	return nil
+}
+
+// conditionalAccess answers the user's scripted outcome: consent and
+// Conditional Access, evaluated on the assertion's session.
+func (c *tokenCall) conditionalAccess(app *App, u *principal, resource string, o Outcome) *oauthError {
+	interaction := func(code int, suberror, msg string) *oauthError {
+		return &oauthError{status: http.StatusBadRequest, name: "interaction_required", code: code, suberror: suberror, msg: msg}
+	}
+	grant := func(code int, suberror, msg string) *oauthError {
+		return &oauthError{status: http.StatusBadRequest, name: "invalid_grant", code: code, suberror: suberror, msg: msg}
+	}
+	switch o.Kind {
+	case ConsentMissing:
+		return grant(65001, "consent_required", "The user or administrator has not consented to use the application with ID '"+app.ClientID+"' named '"+app.DisplayName+"'. Send an interactive authorization request for this user and resource.")
+	case MFARequired:
+		if u.session.mfa() {
+			return nil
+		}
+		claims := cmp.Or(o.Claims, DefaultMFAClaims)
+		c.s.recordChallenge(u.objectID, claims)
+		fail := interaction(50076, "", "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '"+resource+"'.")
+		fail.claims = claims
+		return fail
+	case BlockedByPolicy:
+		return interaction(53003, "message_only", "Access has been blocked by Conditional Access policies. The access policy does not allow token issuance.")
+	case DeviceNotCompliant:
+		return interaction(53000, "additional_action", "Device is not in required device state: compliant. Conditional Access policy requires a compliant device, and the device is not compliant. The user must enroll their device with an approved MDM provider like Intune.")
+	case MFARegistrationNeeded:
+		return interaction(50079, "basic_action", "Due to a configuration change made by your administrator, or because you moved to a new location, you must enroll in multi-factor authentication to access '"+resource+"'.")
+	case GrantRevoked:
+		return c.grantRevoked()
+	case SignInFrequency:
+		return grant(70043, "token_expired", "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access. The token was issued on "+
+			time.Now().Add(-10*time.Hour).UTC().Format(time.RFC3339)+" and the maximum allowed lifetime for this request is 32400.")
+	case AdminConsentRequired:
+		return grant(90094, "", "The grant requires admin permission.")
+	case ConsentRequired:
+		return grant(65004, "consent_required", "User declined to consent to access the app.")
+	case LoopDetected:
+		return grant(50196, "", "The server terminated an operation because it encountered a client request loop. Please contact your app vendor.")
+	}
 	return nil
 }
 
@@ -460,8 +537,8 @@ func qualify(resource string, names []string) string {
 // accessToken is a v1.0 access token for resource, as Entra issues for
 // Microsoft Graph: the user's identity from the assertion, the calling app as
 // appid, the granted delegated scopes in scp.
-func (s *Server) accessToken(app *App, acr string, u *principal, resource string, scopes []string, now time.Time) string {
-	amr := u.amr
+func (s *Server) accessToken(app *App, acr string, u *principal, resource string, scopes, capabilities []string, now time.Time, lifetime time.Duration) string {
+	amr := u.session.AMR
 	if len(amr) == 0 {
 		amr = []string{"pwd"}
 	}
@@ -470,10 +547,10 @@ func (s *Server) accessToken(app *App, acr string, u *principal, resource string
 		"iss":                strings.Replace(V1Issuer, "{tenantid}", u.tenantID, 1),
 		"iat":                now.Unix(),
 		"nbf":                now.Unix(),
-		"exp":                now.Add(accessLifetime).Unix(),
+		"exp":                now.Add(lifetime).Unix(),
 		"acct":               0,
 		"acr":                "1",
-		"aio":                randomID(),
+		"aio":                s.seal(session{AMR: amr, ACRS: u.session.ACRS}),
 		"amr":                amr,
 		"appid":              app.ClientID,
 		"appidacr":           acr,
@@ -493,8 +570,11 @@ func (s *Server) accessToken(app *App, acr string, u *principal, resource string
 	if app.DisplayName != "" {
 		c["app_displayname"] = app.DisplayName
 	}
-	if len(u.acrs) > 0 {
-		c["acrs"] = u.acrs
+	if len(u.session.ACRS) > 0 {
+		c["acrs"] = u.session.ACRS
+	}
+	if capabilities != nil {
+		c["xms_cc"] = capabilities // Graph requests xms_cc as an optional claim
 	}
 	return s.Sign(nil, c)
 }
@@ -509,6 +589,7 @@ type refreshClaims struct {
 	Username string   `json:"upn"`
 	AMR      []string `json:"amr,omitempty"`
 	ACRS     []string `json:"acrs,omitempty"`
+	Iat      int64    `json:"iat"`
 	Exp      int64    `json:"exp"`
 }
 

@@ -63,8 +63,10 @@ import (
 // requests whose dependency has run at once, as Graph runs independent
 // requests in parallel; each takes the user's next scripted failure in the
 // order given, so a scripted 429 is that request's
-// status with Retry-After in its headers, and a claims challenge is its 401
-// with WWW-Authenticate in its headers. A scripted Cut inside a batch drops the
+// status with Retry-After in its headers, and a claims challenge (to a
+// CAE-capable token only, cae.go) is its 401 with WWW-Authenticate in its
+// headers. A token revoked by RevokeSessions is refused for the whole batch,
+// as the batch carries it. A scripted Cut inside a batch drops the
 // batch's connection.
 
 // MaxBatchRequests is how many requests one JSON batch may hold.

@@ -237,7 +237,7 @@ func TestBatchDependsOn(t *testing.T) {
 
 func TestBatchScripted(t *testing.T) {
 	hana := newUser("Hana Throttled")
-	tok := graphToken(hana, "User.Read", nil)
+	tok := graphToken(hana, "User.Read", caeCapable)
 	claims := `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
 	emu.Script(hana.ObjectID, graph.Throttled(3*time.Second), graph.Failure{}, graph.ClaimsChallenge(claims))
 	resp, b := postBatch(t, tok, req{"requests": []req{

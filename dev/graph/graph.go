@@ -4,7 +4,7 @@
 // "request-id","client-request-id"}}}), request-id and client-request-id
 // headers, throttling (429 with Retry-After), continuous access evaluation
 // claims challenges (401 with WWW-Authenticate error="insufficient_claims" and
-// base64 claims), /me with @odata.context, message collections with $top and
+// base64 claims) to CAE-capable tokens only (cae.go), /me with @odata.context, message collections with $top and
 // @odata.nextLink, a JPEG /me/photo/$value (or 404 for a user without one),
 // drive item downloads as a 302 to a pre-authenticated URL on a second host
 // (download.go), and JSON batching (batch.go). Every route is served under
@@ -80,6 +80,8 @@ type Server struct {
 	mux    *http.ServeMux
 
 	mu      sync.Mutex
+	revoked map[string]int64 // oid -> unix time of RevokeSessions
+	hooks   map[string][]hook
 	scripts map[string][]Failure
 	last    map[string]Request
 	noPhoto map[string]bool
@@ -99,7 +101,7 @@ type Server struct {
 type Failure struct {
 	Status     int           // 401, 403, 429, 503, 504, 302...
 	RetryAfter time.Duration // sent as Retry-After (whole seconds, rounded up)
-	Claims     string        // claims request JSON: a 401/403 becomes a claims challenge
+	Claims     string        // claims request JSON: a 401/403 becomes a claims challenge, for CAE-capable tokens only
 	Location   string        // for 3xx
 	Delay      time.Duration // wait before answering at all
 	Stall      time.Duration // send the first 1 KiB of the body, then wait this long; for .../content, of the download it redirects to
@@ -122,8 +124,11 @@ func Unavailable(retryAfter time.Duration) Failure {
 // as Graph does for a token it no longer accepts.
 func Revoked() Failure { return Failure{Status: http.StatusUnauthorized} }
 
-// ClaimsChallenge answers a continuous access evaluation challenge; empty
-// claims ask for a token issued after now, as a revocation event does.
+// ClaimsChallenge answers a claims challenge; empty claims ask for a token
+// issued after now, as a revocation event does. Only a CAE-capable token (xms_cc
+// cp1) gets it: any other token is served as if nothing were scripted, as Graph
+// sends claims challenges only to clients that declared the capability. For a
+// revocation, prefer RevokeSessions, which challenges every earlier token.
 func ClaimsChallenge(claims string) Failure {
 	if claims == "" {
 		claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
@@ -182,6 +187,8 @@ func StartOn(addr string, ca *testca.CA, verify func(token string) (map[string]a
 		CA:          ca,
 		verify:      verify,
 		scripts:     make(map[string][]Failure),
+		revoked:     make(map[string]int64),
+		hooks:       make(map[string][]hook),
 		last:        make(map[string]Request),
 		noPhoto:     make(map[string]bool),
 		carried:     make(map[string]carry),
@@ -282,6 +289,8 @@ func (s *Server) next(oid string) (Failure, bool) {
 type user struct {
 	oid, tid, name, username string
 	scopes                   []string
+	iat                      int64
+	cae                      bool // the token is CAE-capable: xms_cc has cp1
 }
 
 type ctxKey struct{}
@@ -322,6 +331,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.user = u
+	if s.revokedToken(u) {
+		c.revocationChallenge(w)
+		return
+	}
 	if version, ok := batchPath(r); ok {
 		s.batches.Add(1)
 		c.batch(w, r, version)
@@ -348,6 +361,10 @@ func (s *Server) serveScripted(c *call, w http.ResponseWriter, r *http.Request, 
 	r.Body = body
 	defer func() { s.record(u.oid, r, body) }()
 
+	defer s.runHooks(u.oid)
+	if scripted && f.Claims != "" && !u.cae {
+		f, scripted = Failure{}, false // Graph challenges only CAE-capable tokens
+	}
 	if scripted {
 		if f.Delay > 0 && !sleep(r.Context(), f.Delay) {
 			return
@@ -400,7 +417,8 @@ func (s *Server) authenticate(r *http.Request) (user, int, string) {
 		return user{}, http.StatusUnauthorized, "Access token validation failure. Invalid audience."
 	}
 	str := func(k string) string { v, _ := claims[k].(string); return v }
-	u := user{oid: str("oid"), tid: str("tid"), name: str("name"), scopes: strings.Fields(str("scp"))}
+	iat, _ := claims["iat"].(float64)
+	u := user{oid: str("oid"), tid: str("tid"), name: str("name"), scopes: strings.Fields(str("scp")), iat: int64(iat), cae: capable(claims["xms_cc"])}
 	u.username = str("preferred_username")
 	if u.username == "" {
 		u.username = str("upn")
@@ -481,8 +499,7 @@ func (c *call) fail(w http.ResponseWriter, f Failure) {
 		}
 		w.WriteHeader(f.Status)
 	case f.Claims != "" && (f.Status == http.StatusUnauthorized || f.Status == http.StatusForbidden):
-		h.Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="", authorization_uri="%s", error="insufficient_claims", claims="%s"`,
-			authorizationURI, base64.StdEncoding.EncodeToString([]byte(f.Claims))))
+		h.Set("WWW-Authenticate", challengeHeader(f.Claims))
 		c.error(w, f.Status, "InvalidAuthenticationToken",
 			"Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp")
 	case f.Status == http.StatusUnauthorized:

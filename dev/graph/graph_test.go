@@ -219,7 +219,7 @@ func TestBinary(t *testing.T) {
 
 func TestScripts(t *testing.T) {
 	dave := newUser("Dave Ng")
-	tok := graphToken(dave, "User.Read", nil)
+	tok := graphToken(dave, "User.Read", caeCapable)
 	twice := graph.Throttled(3 * time.Second)
 	twice.Times = 2
 	emu.Script(dave.ObjectID, twice, graph.Unavailable(0), graph.Revoked(), graph.ClaimsChallenge(`{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -67,12 +68,13 @@ type Sandbox struct {
 	mu         sync.Mutex
 	sessions   map[string]*session // per dev user, since their last sign-in
 	graphMarks map[string]int64    // Graph requests of a user when their Graph failure was scripted
+	revoking   map[string]bool     // a revocation is waiting for the user's next Graph call
 }
 
-// session is what the sandbox remembers of a dev user since they signed in.
+// session is what the sandbox remembers of a dev user since they signed in;
+// Entra (emulated) remembers the rest, such as a completed step-up.
 type session struct {
-	issued int    // tokens minted
-	claims string // the claims challenge the user satisfied (step-up), if any
+	issued int // tokens minted
 }
 
 // Start brings everything up, in dependency order, and returns once the pane
@@ -99,6 +101,7 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 		msalFile:   filepath.Join(opts.Root, "node_modules", "@azure", "msal-browser", "lib", "msal-browser.min.js"),
 		sessions:   map[string]*session{},
 		graphMarks: map[string]int64{},
+		revoking:   map[string]bool{},
 	}
 	defer func() {
 		if err != nil {
@@ -142,6 +145,10 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 	}
 	secret := randomBase64(24)
 	s.entra.RegisterApp(entra.App{ClientID: clientID, AppIDURI: s.appIDURI, DisplayName: "addinsso (sandbox)", Secret: secret})
+	// The tenant's authentication context for step-up (ADDIN_MFA_POLICY=acrs:c1).
+	if err = s.entra.DefineAuthContext(contosoTenant, "c1"); err != nil {
+		return s, err
+	}
 	s.log.printf("sandbox", "Entra ID emulator on %s", s.entra.URL)
 
 	if s.graph, err = graph.Start(s.ca, s.entra.VerifyIssued); err != nil {
@@ -232,11 +239,13 @@ func (s *Sandbox) Close() {
 	}
 }
 
-// signIn starts a dev user's session over: the scenario is scripted again.
+// signIn starts a dev user's session over, in Entra too (no step-up, no
+// revocation yet): the scenario is scripted again.
 func (s *Sandbox) signIn(u *devUser) {
 	s.mu.Lock()
 	s.sessions[u.Name] = &session{}
 	s.mu.Unlock()
+	s.entra.ResetSession(u.User.ObjectID)
 	if u.setup != nil {
 		u.setup(s, u)
 	}
@@ -257,6 +266,30 @@ func (s *Sandbox) scriptGraph(u *devUser, f graph.Failure) {
 	s.graph.Script(oid, f)
 }
 
+// revokeAfterFirstGraphCall revokes u's sessions, in Entra and in Graph, once
+// their next Graph call has been served: the token that call used was issued
+// before the revocation, so the call after it meets Graph's CAE challenge. The
+// revocation is at the next whole second, later than any token issued so far
+// (tokens carry whole seconds); Entra issues every later token at or after it.
+func (s *Sandbox) revokeAfterFirstGraphCall(u *devUser) {
+	oid := u.User.ObjectID
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.revoking[oid] {
+		return
+	}
+	s.revoking[oid] = true
+	s.graph.AfterRequests(oid, 1, func() {
+		at := time.Now().Truncate(time.Second).Add(time.Second)
+		s.entra.RevokeSessions(oid, at)
+		s.graph.RevokeSessions(oid, at)
+		s.mu.Lock()
+		delete(s.revoking, oid)
+		s.mu.Unlock()
+		s.log.printf("sandbox", "%s: sessions revoked at %s (continuous access evaluation)", u.Name, at.UTC().Format(time.TimeOnly))
+	})
+}
+
 // mintedToken is what /.sandbox/token answers.
 type mintedToken struct {
 	AccessToken  string    `json:"accessToken"`
@@ -264,8 +297,10 @@ type mintedToken struct {
 	TokenVersion string    `json:"tokenVersion"`
 }
 
-// mint issues an add-in token for u as profile p would, applying the session:
-// the first token of expired-erin has expired; after a step-up the tokens show it.
+// mint issues an add-in token for u as profile p would, for a token request
+// with claims (the challenge the pane answers, as getAccessToken's
+// authChallenge or MSAL's claims carry it). Entra (emulated) decides what the
+// claims achieve. The first token of expired-erin has expired.
 func (s *Sandbox) mint(u *devUser, p tokenProfile, claims string) mintedToken {
 	s.mu.Lock()
 	sess := s.sessions[u.Name]
@@ -275,33 +310,33 @@ func (s *Sandbox) mint(u *devUser, p tokenProfile, claims string) mintedToken {
 	}
 	first := sess.issued == 0
 	sess.issued++
-	steppingUp := claims != "" && sess.claims == ""
-	if claims != "" {
-		sess.claims = claims
-	}
-	satisfied := sess.claims
 	s.mu.Unlock()
 
-	if steppingUp && u.steppedUp != nil {
-		u.steppedUp(s, u)
-	}
 	t := p.token(s)
 	t.Lifetime = time.Hour
-	if satisfied != "" {
-		stepUp(&t, satisfied)
-	}
 	if first && u.expiredFirst {
 		t.IssuedAt = time.Now().Add(-2 * time.Hour) // expired an hour ago: beyond any clock skew
 	}
-	issued := t.IssuedAt
-	if issued.IsZero() {
-		issued = time.Now()
-	}
+	tok := s.entra.IssueFor(u.User, clientID, t, claims)
 	return mintedToken{
-		AccessToken:  s.entra.Issue(u.User, clientID, t),
-		ExpiresAt:    issued.Add(t.Lifetime).UTC().Truncate(time.Second),
+		AccessToken:  tok,
+		ExpiresAt:    expiry(tok),
 		TokenVersion: t.Version,
 	}
+}
+
+// expiry reads a token's exp: Entra may issue later than asked (nbf, revocation).
+func expiry(tok string) time.Time {
+	var c struct {
+		Exp int64 `json:"exp"`
+	}
+	parts := strings.Split(tok, ".")
+	if len(parts) == 3 {
+		if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+			_ = json.Unmarshal(b, &c)
+		}
+	}
+	return time.Unix(c.Exp, 0).UTC()
 }
 
 func randomBase64(n int) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"slices"
 	"time"
 
@@ -36,9 +35,6 @@ type devUser struct {
 	setup func(s *Sandbox, u *devUser)
 	// consented runs when the pane's consent step grants Graph consent.
 	consented func(s *Sandbox, u *devUser)
-	// steppedUp runs when the pane asks for a token with a claims challenge:
-	// the user has now done what Conditional Access asked (MFA).
-	steppedUp func(s *Sandbox, u *devUser)
 	// expiredFirst: the first token after a sign-in has already expired.
 	expiredFirst bool
 }
@@ -55,15 +51,12 @@ var devUsers = []*devUser{
 	{
 		Name: "mfa-bob",
 		User: entra.User{TenantID: contosoTenant, ObjectID: "b0b00000-0000-4000-8000-000000000002", Name: "Bob Brown", Username: "bob@contoso.example"},
-		Scenario: "Conditional Access requires MFA: the exchange answers auth_challenge (AADSTS50076 with claims); the pane gets a token with the claims and retries once. " +
-			"Pick the v1.0 Outlook desktop token to see amr without mfa.",
+		Scenario: "Conditional Access requires MFA: the exchange answers auth_challenge (AADSTS50076 with claims); the pane gets a token with the claims " +
+			"(the user completes MFA) and retries once. Entra honours only its own challenge: other claims change nothing. " +
+			"Pick the v1.0 Outlook desktop token to see amr without mfa, then with it.",
+		// The policy stays: Entra decides by the session of each token it is given.
 		setup: func(s *Sandbox, u *devUser) {
 			s.entra.Script(u.User.ObjectID, entra.Outcome{Kind: entra.MFARequired})
-		},
-		// Entra's session now has MFA. A v1.0 token shows it in amr; a v2.0
-		// token cannot, so the emulator's Conditional Access is told directly.
-		steppedUp: func(s *Sandbox, u *devUser) {
-			s.entra.Script(u.User.ObjectID, entra.Outcome{})
 		},
 	},
 	{
@@ -105,11 +98,21 @@ var devUsers = []*devUser{
 		},
 	},
 	{
-		Name:     "cae-cora",
-		User:     entra.User{TenantID: contosoTenant, ObjectID: "c02a0000-0000-4000-8000-000000000007", Name: "Cora Cruz", Username: "cora@contoso.example"},
-		Scenario: "Continuous access evaluation: the next Graph call answers 401 with a claims challenge; the pane gets a token with the claims and retries once.",
+		Name: "cae-cora",
+		User: entra.User{TenantID: contosoTenant, ObjectID: "c02a0000-0000-4000-8000-000000000007", Name: "Cora Cruz", Username: "cora@contoso.example"},
+		Scenario: "Continuous access evaluation: her first Graph call succeeds, then an administrator revokes her sessions; " +
+			"the next Graph call answers 401 with a claims challenge (nbf), the pane gets a fresh token with the claims and retries once. " +
+			"Graph challenges only CAE-capable tokens: the API must declare the cp1 client capability.",
 		setup: func(s *Sandbox, u *devUser) {
-			s.scriptGraph(u, graph.ClaimsChallenge(""))
+			s.revokeAfterFirstGraphCall(u)
+		},
+	},
+	{
+		Name:     "blocked-bea",
+		User:     entra.User{TenantID: contosoTenant, ObjectID: "b1ea0000-0000-4000-8000-000000000009", Name: "Bea Berg", Username: "bea@contoso.example"},
+		Scenario: "Conditional Access blocks her (AADSTS53003, suberror message_only): no step-up can satisfy it; the pane says why and what an administrator can check.",
+		setup: func(s *Sandbox, u *devUser) {
+			s.entra.Script(u.User.ObjectID, entra.Outcome{Kind: entra.BlockedByPolicy})
 		},
 	},
 	{
@@ -154,27 +157,4 @@ func findProfile(id string) (tokenProfile, bool) {
 		return tokenProfile{}, false
 	}
 	return tokenProfiles[i], true
-}
-
-// stepUp applies a claims challenge to a token, as Entra does after the user
-// satisfied it: a v1.0 token shows mfa in amr, and the authentication contexts
-// the challenge asks for appear in acrs. v2.0 tokens carry no amr.
-func stepUp(t *entra.Token, claims string) {
-	var req struct {
-		AccessToken map[string]struct {
-			Value  string   `json:"value"`
-			Values []string `json:"values"`
-		} `json:"access_token"`
-	}
-	_ = json.Unmarshal([]byte(claims), &req) // an unreadable challenge still means "the user stepped up"
-	if t.Version == "1.0" && !slices.Contains(t.AMR, "mfa") {
-		t.AMR = append(slices.Clone(t.AMR), "mfa")
-	}
-	if acrs, ok := req.AccessToken["acrs"]; ok {
-		for _, v := range append([]string{acrs.Value}, acrs.Values...) {
-			if v != "" && !slices.Contains(t.ACRS, v) {
-				t.ACRS = append(t.ACRS, v)
-			}
-		}
-	}
 }
