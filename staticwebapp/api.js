@@ -25,7 +25,7 @@ const REQUEST_TIMEOUT_MS = 50_000;
  * @property {string} name shown to the user
  * @property {(req?: TokenRequest) => Promise<string>} getToken
  * @property {(graphScopes: string[]) => Promise<void>} consent interactive consent to Graph scopes
- * @property {() => Promise<void>} signIn interactive sign-in
+ * @property {() => Promise<string>} signIn interactive sign-in (Entra's own pages); resolves to the new token
  */
 
 /** A problem answered by the API (or a failure shaped like one), safe to show. */
@@ -88,9 +88,8 @@ export function createApi({
         await provider.consent(consentScopes);
         return token;
       case "sign_in":
-        event("No token reached the API: signing in, then retrying once.");
-        await provider.signIn();
-        return provider.getToken({ forceRefresh: true });
+        event("Entra ID needs the user at its sign-in page (no token reached the API, or a password change, a revoked session, a policy): signing in interactively, then retrying once.");
+        return provider.signIn();
       case "retry_later": {
         const seconds = problem.retryAfter ?? DEFAULT_RETRY_AFTER_SECONDS;
         if (seconds > maxRetryAfterSeconds) throw problem; // too long to hold the pane: show it

@@ -132,10 +132,16 @@ export class NaaProvider {
         : await pca.ssoSilent({ ...request, loginHint: await officeLoginHint() });
       return result.accessToken;
     } catch (err) {
-      // Silent fails when the user must interact (expired session, MFA, consent):
-      // the host shows its own prompt for the popup call.
-      if (!isInteractionRequired(err)) throw msalError(err);
+      // The NAA guidance: when acquireTokenSilent fails, call
+      // acquireTokenPopup (the host shows its own prompt: MFA, consent, an
+      // expired session). Only a cancelled prompt is final.
+      if (isCancelled(err)) throw msalError(err);
     }
+    return this.popup(request);
+  }
+
+  async popup(request) {
+    const pca = await this.pca();
     try {
       return (await pca.acquireTokenPopup(request)).accessToken;
     } catch (err) {
@@ -144,21 +150,11 @@ export class NaaProvider {
   }
 
   async consent(scopes) {
-    const pca = await this.pca();
-    try {
-      await pca.acquireTokenPopup({ scopes: graphScopes(scopes), prompt: "consent" });
-    } catch (err) {
-      throw msalError(err);
-    }
+    await this.popup({ scopes: graphScopes(scopes), prompt: "consent" });
   }
 
-  async signIn() {
-    const pca = await this.pca();
-    try {
-      await pca.acquireTokenPopup({ scopes: [apiScope(this.cfg)] });
-    } catch (err) {
-      throw msalError(err);
-    }
+  signIn() {
+    return this.popup({ scopes: [apiScope(this.cfg)] });
   }
 }
 
@@ -171,12 +167,8 @@ async function officeLoginHint() {
   }
 }
 
-function isInteractionRequired(err) {
-  const code = err && (err.errorCode || err.code);
-  return (
-    (err && err.name === "InteractionRequiredAuthError") ||
-    ["no_account_error", "interaction_required", "login_required", "consent_required", "no_tokens_found"].includes(code)
-  );
+function isCancelled(err) {
+  return ((err && (err.errorCode || err.code)) || "") === "user_cancelled";
 }
 
 function msalError(err) {
@@ -268,8 +260,11 @@ export class OfficeSsoProvider {
     return this.dialog.consent(scopes);
   }
 
-  async signIn() {
-    await this.getToken({ forceRefresh: true });
+  // Office's SSO cannot show Entra's pages on request; the sign-in dialog can,
+  // and stays the way to sign in from then on.
+  signIn() {
+    this.fallback = this.dialog;
+    return this.dialog.signIn();
   }
 }
 
@@ -297,8 +292,8 @@ export class DialogProvider {
     await openAuthDialog(this.office(), { mode: "consent", scopes: scopes.join(" ") });
   }
 
-  async signIn() {
-    await this.getToken({ forceRefresh: true });
+  signIn() {
+    return this.getToken({ forceRefresh: true });
   }
 }
 
@@ -412,7 +407,8 @@ export class SandboxProvider {
     if (!res.ok) throw new AuthError("sandbox_consent", `The sandbox could not grant consent: ${await res.text()}`);
   }
 
-  async signIn() {
-    if (!this.user) throw new AuthError("sandbox_no_user", "Pick a dev user first (the sandbox's sign-in).");
+  // The sandbox's sign-in page is its picker: a fresh token for the picked user.
+  signIn() {
+    return this.getToken({ forceRefresh: true });
   }
 }

@@ -67,6 +67,21 @@ func callExchange(t *testing.T, h *funchost.Handler, tok, body string) result {
 	return r
 }
 
+// signOut posts to /api/signout with tok.
+func signOut(t *testing.T, h *funchost.Handler, tok string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", h.URL+"/api/signout", nil)
+	req.Header.Set("X-Addin-Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("signout: %d", resp.StatusCode)
+	}
+}
+
 func TestExchange(t *testing.T) {
 	e := stack.New(t)
 	h := e.Start(t, nil)
@@ -84,7 +99,7 @@ func TestExchange(t *testing.T) {
 		if strings.Contains(r.body, "eyJ") || strings.Contains(r.body, "access_token") {
 			t.Fatal("the answer carries a token")
 		}
-		if r := callExchange(t, h, aliceTok, `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "memory" || !r.ok.FromCache {
+		if r := callExchange(t, h, aliceTok, `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" || !r.ok.FromCache {
 			t.Fatalf("second (the same bootstrap token): %d %s", r.status, r.body)
 		}
 		if n := e.Entra.TokenRequests(alice.ObjectID); n != 1 {
@@ -108,17 +123,20 @@ func TestExchange(t *testing.T) {
 		}
 	})
 
-	t.Run("a restarted instance reads the table", func(t *testing.T) {
+	t.Run("another instance reads the table, and a sign-out on one holds on both", func(t *testing.T) {
 		h2 := e.Start(t, nil)
 		before := e.Entra.TokenRequests(alice.ObjectID)
-		if r := callExchange(t, h2, aliceTok, `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
-			t.Fatalf("%d %s", r.status, r.body)
-		}
-		if r := callExchange(t, h2, aliceTok, `{"scopes":["User.Read"]}`); r.ok.Source != "memory" {
-			t.Fatalf("promoted: %s", r.body)
+		for range 2 {
+			if r := callExchange(t, h2, aliceTok, `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "table" {
+				t.Fatalf("%d %s", r.status, r.body)
+			}
 		}
 		if e.Entra.TokenRequests(alice.ObjectID) != before {
 			t.Error("the table hit cost an OBO request")
+		}
+		signOut(t, h, aliceTok)
+		if r := callExchange(t, h2, aliceTok, `{"scopes":["User.Read"]}`); r.status != 200 || r.ok.Source != "entra" {
+			t.Fatalf("the other instance after sign-out: %d %s", r.status, r.body)
 		}
 	})
 
@@ -139,7 +157,7 @@ func TestExchange(t *testing.T) {
 				t.Fatalf("desktop session (no MFA): %d %s", r.status, r.body)
 			}
 		}
-		if r := callExchange(t, h, web, ""); r.status != 200 || r.ok.Source != "memory" {
+		if r := callExchange(t, h, web, ""); r.status != 200 || r.ok.Source != "table" {
 			t.Fatalf("web session again: %d %s", r.status, r.body)
 		}
 	})
@@ -193,23 +211,15 @@ func TestExchange(t *testing.T) {
 		if n := rowsOf(t, e, sam); n != 2 {
 			t.Fatalf("%d rows for sam before sign-out, want 2", n)
 		}
-		req, _ := http.NewRequest("POST", h.URL+"/api/signout", nil)
-		req.Header.Set("X-Addin-Authorization", "Bearer "+one)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusNoContent {
-			t.Fatalf("signout: %d", resp.StatusCode)
-		}
+		before := e.Entra.TokenRequests(sam.ObjectID)
+		signOut(t, h, one)
 		if n := rowsOf(t, e, sam); n != 0 {
 			t.Errorf("%d rows for sam after sign-out, want 0", n)
 		}
-		// The next call finds nothing cached here. (MSAL's own cache may still
-		// answer for the same bootstrap token, which Entra would exchange anyway
-		// until it expires: signing out does not revoke it at Entra.)
-		if r := callExchange(t, h, one, ""); r.status != 200 || r.ok.Source != "entra" {
+		// The next call finds nothing cached and asks Entra (MSAL's cache is
+		// never read), which exchanges the same bootstrap token anyway until it
+		// expires: signing out does not revoke it at Entra.
+		if r := callExchange(t, h, one, ""); r.status != 200 || r.ok.Source != "entra" || e.Entra.TokenRequests(sam.ObjectID) != before+1 {
 			t.Fatalf("after sign-out: %d %s", r.status, r.body)
 		}
 		if n := rowsOf(t, e, alice); n == 0 {
@@ -288,6 +298,14 @@ func TestExchangeClassification(t *testing.T) {
 		{"throttled", entra.Outcome{Kind: entra.Throttled, RetryAfter: 7 * time.Second}, 503, problem.UpstreamUnavailable, problem.RetryLater},
 		{"down", entra.Outcome{Kind: entra.Unavailable}, 503, problem.UpstreamUnavailable, problem.RetryLater},
 		{"bad client credential", entra.Outcome{Kind: entra.InvalidClient}, 500, problem.ServerMisconfigured, problem.Fatal},
+		{"blocked by policy", entra.Outcome{Kind: entra.BlockedByPolicy}, 403, problem.BlockedByPolicy, problem.Fatal},
+		{"device not compliant", entra.Outcome{Kind: entra.DeviceNotCompliant}, 401, problem.InteractionRequired, problem.SignIn},
+		{"MFA registration needed", entra.Outcome{Kind: entra.MFARegistrationNeeded}, 401, problem.InteractionRequired, problem.SignIn},
+		{"grant revoked", entra.Outcome{Kind: entra.GrantRevoked}, 401, problem.InteractionRequired, problem.SignIn},
+		{"sign-in frequency", entra.Outcome{Kind: entra.SignInFrequency}, 401, problem.InteractionRequired, problem.SignIn},
+		{"admin consent required", entra.Outcome{Kind: entra.AdminConsentRequired}, 403, problem.AdminConsentRequired, problem.Fatal},
+		{"consent by suberror", entra.Outcome{Kind: entra.ConsentRequired}, 403, problem.ConsentRequired, problem.Consent},
+		{"loop detected", entra.Outcome{Kind: entra.LoopDetected}, 429, problem.UpstreamUnavailable, problem.RetryLater},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -311,10 +329,18 @@ func TestExchangeClassification(t *testing.T) {
 				if r.prob.Claims != entra.DefaultMFAClaims || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_claims"`) {
 					t.Errorf("claims %q, WWW-Authenticate %q", r.prob.Claims, r.header.Get("WWW-Authenticate"))
 				}
-				// The task pane answers the challenge: the claims go to Entra and it succeeds.
+				// The claims alone, with the same token, change nothing: only
+				// the user can step up.
 				body, _ := json.Marshal(map[string]string{"claims": r.prob.Claims})
-				if r := callExchange(t, h, tok, string(body)); r.status != 200 || r.ok.Source != "entra" {
-					t.Fatalf("with claims: %d %s", r.status, r.body)
+				if r := callExchange(t, h, tok, string(body)); r.status != 401 || r.prob.Code != problem.ClaimsChallenge {
+					t.Fatalf("the same token with claims: %d %s", r.status, r.body)
+				}
+				// The task pane answers the challenge: Office (here the
+				// emulator) prompts for MFA and issues a new token with the
+				// claims, which exchanges.
+				stepped := e.Entra.IssueFor(u, clientID, entra.Token{}, r.prob.Claims)
+				if r := callExchange(t, h, stepped, string(body)); r.status != 200 || r.ok.Source != "entra" {
+					t.Fatalf("the stepped-up token: %d %s", r.status, r.body)
 				}
 			}
 		})

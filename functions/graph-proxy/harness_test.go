@@ -106,7 +106,9 @@ func (m *mintingTokens) Get(ctx context.Context, r graphtoken.Request) (graphtok
 		scopes = graphScopes
 	}
 	u := entra.User{TenantID: id.TenantID, ObjectID: id.ObjectID, Name: id.Name, Username: id.Username}
-	tok := idp.Issue(u, graph.ResourceURL, entra.Token{Scopes: scopes, ClientApp: clientID})
+	// CAE-capable, as On-Behalf-Of issues them to this server, which
+	// declares the client capability cp1 (obo.ClientCapabilities).
+	tok := idp.Issue(u, graph.ResourceURL, entra.Token{Scopes: scopes, ClientApp: clientID, Claims: map[string]any{"xms_cc": []string{"cp1"}}})
 	secrets.Store(tok, true)
 	m.cache[id.ObjectID] = tok
 	return graphtoken.Grant{Token: hentra.Token{AccessToken: tok, ExpiresAt: time.Now().Add(time.Hour)}, Source: graphtoken.FromEntra}, nil

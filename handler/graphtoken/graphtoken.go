@@ -65,7 +65,7 @@ type mode int
 const (
 	cached    mode = iota // the cache if it has one, else an exchange
 	answering             // claims for Entra: exchange, replace the cached token
-	replacing             // Graph refused the token: a fresh exchange past MSAL's cache too
+	replacing             // Graph refused the token: exchange, replace it
 )
 
 func (r Request) mode() mode {
@@ -78,11 +78,10 @@ func (r Request) mode() mode {
 	return cached
 }
 
-// Exchanger is On-Behalf-Of (obo.Client in production).
+// Exchanger is On-Behalf-Of (obo.Client in production). Every call asks
+// Entra: this package's cache is the only one.
 type Exchanger interface {
 	Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (entra.Token, error)
-	// ExchangeFresh skips every cache on the way, for a token Graph refused.
-	ExchangeFresh(ctx context.Context, assertion, tenantID string, scopes []string) (entra.Token, error)
 }
 
 // Config is what a Broker works with.
@@ -162,10 +161,8 @@ func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
 				return Grant{t, src}, nil
 			}
 			t, err = b.cfg.Exchanger.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, "")
-		case answering:
+		default:
 			t, err = b.cfg.Exchanger.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, r.Claims)
-		case replacing:
-			t, err = b.cfg.Exchanger.ExchangeFresh(ctx, r.Assertion, r.Identity.TenantID, scopes)
 		}
 		if err != nil {
 			return nil, err

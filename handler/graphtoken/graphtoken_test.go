@@ -18,21 +18,16 @@ import (
 
 // fakeEntra counts exchanges and answers with a token naming the user and the kind of call.
 type fakeEntra struct {
-	calls, fresh atomic.Int64
-	lastClaims   atomic.Value
-	delay        time.Duration
-	fail         error
+	calls      atomic.Int64
+	lastClaims atomic.Value
+	delay      time.Duration
+	fail       error
 }
 
 func (f *fakeEntra) Exchange(ctx context.Context, assertion, tid string, scopes []string, claims string) (entra.Token, error) {
-	f.calls.Add(1)
+	n := f.calls.Add(1)
 	f.lastClaims.Store(claims)
-	return f.answer(ctx, tid+"/"+assertion+"/cached", scopes)
-}
-
-func (f *fakeEntra) ExchangeFresh(ctx context.Context, assertion, tid string, scopes []string) (entra.Token, error) {
-	f.fresh.Add(1)
-	return f.answer(ctx, tid+"/"+assertion+"/fresh", scopes)
+	return f.answer(ctx, fmt.Sprintf("%s/%s/%d", tid, assertion, n), scopes)
 }
 
 func (f *fakeEntra) answer(ctx context.Context, tok string, scopes []string) (entra.Token, error) {
@@ -72,19 +67,19 @@ func TestCacheThenEntra(t *testing.T) {
 	// The same session (bootstrap token) is served from the cache, whatever
 	// the case of the scopes.
 	r, err = s.Get(ctx, Request{Identity: alice, Assertion: "t1", Scopes: []string{"user.read"}})
-	if err != nil || r.Source != tokencache.Memory || r.AccessToken != alice.TenantID+"/t1/cached" {
+	if err != nil || r.Source != tokencache.Memory || r.AccessToken != alice.TenantID+"/t1/1" {
 		t.Fatalf("second: %+v %v", r, err)
 	}
 	// Another session of the same user is exchanged for its own token: Entra
 	// evaluates Conditional Access for it. The first session still hits.
-	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t2", Scopes: []string{"User.Read"}}); r.Source != FromEntra || r.AccessToken != alice.TenantID+"/t2/cached" {
+	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t2", Scopes: []string{"User.Read"}}); r.Source != FromEntra || r.AccessToken != alice.TenantID+"/t2/2" {
 		t.Fatalf("second session: %+v", r)
 	}
-	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1", Scopes: []string{"User.Read"}}); r.AccessToken != alice.TenantID+"/t1/cached" {
+	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1", Scopes: []string{"User.Read"}}); r.AccessToken != alice.TenantID+"/t1/1" {
 		t.Fatalf("first session after the second: %+v", r)
 	}
 	// Another user, or another scope set, is another entry.
-	if r, _ := s.Get(ctx, Request{Identity: bob, Assertion: "t3", Scopes: []string{"User.Read"}}); r.AccessToken != alice.TenantID+"/t3/cached" {
+	if r, _ := s.Get(ctx, Request{Identity: bob, Assertion: "t3", Scopes: []string{"User.Read"}}); r.AccessToken != alice.TenantID+"/t3/3" {
 		t.Fatalf("bob got %q", r.AccessToken)
 	}
 	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1"}); r.Source != FromEntra || len(r.Scopes) != 2 {
@@ -135,23 +130,23 @@ func TestCancelledWaiterDoesNotCancelTheFlight(t *testing.T) {
 	}
 }
 
-func TestClaimsAndFreshSkipTheCache(t *testing.T) {
+func TestClaimsAndRefusedSkipTheCache(t *testing.T) {
 	f := &fakeEntra{}
 	s := newBroker(t, f)
 	ctx := context.Background()
-	s.Get(ctx, Request{Identity: alice, Assertion: "t1"})
+	first, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1"})
 	claims := `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}`
 	r, err := s.Get(ctx, Request{Identity: alice, Assertion: "t1", Claims: claims})
 	if err != nil || r.Source != FromEntra || f.lastClaims.Load() != claims {
 		t.Fatalf("claims: %+v %v", r, err)
 	}
 	r, err = s.Get(ctx, Request{Identity: alice, Assertion: "t1", Refused: true})
-	if err != nil || r.AccessToken != alice.TenantID+"/t1/fresh" || f.fresh.Load() != 1 {
-		t.Fatalf("fresh: %+v %v", r, err)
+	if err != nil || r.Source != FromEntra || r.AccessToken == first.AccessToken || f.calls.Load() != 3 {
+		t.Fatalf("refused: %+v %v", r, err)
 	}
-	// The fresh token replaced the cached one.
-	if r, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1"}); r.AccessToken != alice.TenantID+"/t1/fresh" || r.Source != tokencache.Memory {
-		t.Errorf("after fresh, cache holds %+v", r)
+	// The new token replaced the refused one.
+	if again, _ := s.Get(ctx, Request{Identity: alice, Assertion: "t1"}); again.AccessToken != r.AccessToken || again.Source != tokencache.Memory {
+		t.Errorf("after a refused token, cache holds %+v", again)
 	}
 	if err := s.Forget(ctx, alice); err != nil {
 		t.Fatal(err)
@@ -195,7 +190,7 @@ func TestSkipsAreBounded(t *testing.T) {
 	if !errors.As(err, &p) || p.Code != problem.UpstreamUnavailable || p.RetryAfter <= 0 || p.RetryAfter > time.Minute {
 		t.Fatalf("past the bound: %v", err)
 	}
-	before := f.calls.Load() + f.fresh.Load()
+	before := f.calls.Load()
 	if _, err := s.Get(ctx, Request{Identity: bob, Assertion: "b", Claims: claims(9)}); err != nil {
 		t.Fatalf("another user: %v", err)
 	}
@@ -203,7 +198,7 @@ func TestSkipsAreBounded(t *testing.T) {
 	if _, err := s.Get(ctx, Request{Identity: alice, Assertion: "t", Claims: claims(10)}); err != nil {
 		t.Fatalf("a minute later: %v", err)
 	}
-	if n := f.calls.Load() + f.fresh.Load(); n != before+2 {
+	if n := f.calls.Load(); n != before+2 {
 		t.Errorf("%d exchanges after the bound, want %d", n, before+2)
 	}
 }

@@ -25,29 +25,32 @@ import (
 
 // Entra ID's errors, as its token endpoint documents them. MSAL Go hands them
 // over as a CallErr holding the raw response; classify reads the body's error,
-// error_codes, suberror and claims, the HTTP status and Retry-After, and picks
-// the problem the task pane can act on. The AADSTS codes come from Entra's
-// "authentication and authorization error codes" reference.
+// suberror, claims and error_codes, the HTTP status and Retry-After, and picks
+// the problem the task pane can act on.
+//
+// Entra's "authentication and authorization error codes" reference: "The
+// OAuth2.0 spec provides guidance on how to handle errors during
+// authentication using the error portion of the error response", and "Apps
+// that take a dependency on text or error code numbers will be broken over
+// time." So classify goes by error and suberror first and uses the AADSTS
+// codes (from the same reference) only to tell apart answers that share an
+// error, such as invalid_grant.
 var (
+	// Conditional Access blocks the request; no interaction can change that.
+	// Entra answers 53003 as interaction_required with suberror message_only.
+	blockedCodes = []int{
+		53003,  // access blocked by Conditional Access policies
+		530032, // blocked by a security policy of the tenant
+	}
+	// Only an administrator can consent (the permissions need admin consent).
+	adminConsentCodes = []int{
+		90094, // the grant requires admin permission
+		90099, // the application has not been authorized in the tenant
+	}
 	// The user (or an admin) never consented to the Graph scopes.
 	consentCodes = []int{
 		65001, // the user or administrator has not consented
 		65004, // the user declined to consent
-	}
-	// Conditional Access wants more from the user: the task pane gets a token
-	// again with the claims, interactively.
-	challengeCodes = []int{
-		50072, // the user must enroll for multi-factor authentication
-		50074, // strong authentication is required
-		50076, // MFA required by policy (a location or configuration change)
-		50078, // the presented MFA has expired
-		50079, // the user must enroll for MFA
-		50158, // an external security challenge was not satisfied
-		53000, // the device must be compliant
-		53001, // the device must be domain-joined
-		53002, // the app used is not an approved app
-		53003, // access blocked by a Conditional Access policy
-		53004, // the user must complete MFA registration (proof-up)
 	}
 	// The assertion's time ran out between the task pane and Entra (or clocks
 	// disagree): a fresh token from Office, once, is the remedy.
@@ -85,20 +88,35 @@ var (
 		90002,  // tenant not found in this cloud (ENTRA_AUTHORITY_HOST)
 		50049,  // unknown or invalid authority
 	}
-	// The user's session is gone: only signing in again (interactively) helps.
-	signInCodes = []int{
+	// The user must do something at Entra: without claims to pass, only an
+	// interactive sign-in gets them there.
+	interactionCodes = []int{
 		50055, // the password has expired
+		50072, // the user must enroll for multi-factor authentication
+		50074, // strong authentication is required
+		50076, // MFA required by policy (a location or configuration change)
+		50078, // the presented MFA has expired
+		50079, // the user must enroll for MFA
 		50132, // the session was revoked
 		50133, // the session is invalid after a password change or expiry
 		50144, // the Active Directory password has expired
+		50158, // an external security challenge was not satisfied
 		50173, // the grant was revoked: a fresh sign-in is needed
+		53000, // the device must be compliant
+		53001, // the device must be domain-joined
+		53002, // the app used is not an approved app
+		53004, // the user must complete MFA registration (proof-up)
+		70043, // the grant expired under a sign-in frequency policy
 	}
-	// Suberrors meaning the user must interact, without a claims value.
-	interactionSubErrors = []string{"basic_action", "additional_action", "message_only", "user_password_expired"}
+	// Entra saw the same request too often in a short time.
+	loopCodes = []int{
+		50196, // the server detected a client loop
+	}
 )
 
 const (
 	defaultRetryAfter = 5 * time.Second
+	loopRetryAfter    = 10 * time.Second // Entra names no wait for a loop
 
 	credentialAdvice = "Entra ID did not accept this server's app credentials. Check the app registration and the credential setting " +
 		"(ADDIN_CLIENT_SECRET, ADDIN_CLIENT_CERTIFICATE_PATH or ADDIN_FEDERATED_IDENTITY_CLIENT_ID); details are in the server logs."
@@ -150,46 +168,102 @@ func parseEntraError(status int, header http.Header, body []byte) *entraError {
 	return e
 }
 
-// classify picks the problem for an Entra error. The order matters: a status
-// that says "later" wins over any code, consent over a challenge, and a
-// challenge's claims over the error's name.
+// classify picks the problem for an Entra error: an answer that says "later"
+// first, then Entra's suberror (its own word on what the user can do), then
+// the error, with codes telling apart answers that share one.
 func classify(e *entraError) *problem.Error {
 	switch {
 	case e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Name == "temporarily_unavailable" || e.Name == "server_error":
 		return problem.New(problem.UpstreamUnavailable, "Entra ID is unavailable or throttling (HTTP %d); retry after %d s.", e.Status, entra.Seconds(e.RetryAfter)).
 			WithRetryAfter(e.RetryAfter)
-	case e.has(consentCodes) || e.SubError == "consent_required":
-		return problem.New(problem.ConsentRequired,
-			"The user or an administrator has not consented to the add-in's Microsoft Graph permissions (%s). Open the consent dialog (fallback authentication), or have an administrator grant consent.", e.aadsts())
-	case e.Claims != "" || e.has(challengeCodes):
+	case e.has(loopCodes):
+		return problem.New(problem.UpstreamUnavailable, "Entra ID saw the same request too often and refuses it for a while (%s); retry after %d s.", e.aadsts(), entra.Seconds(loopRetryAfter)).
+			WithRetryAfter(loopRetryAfter).WithStatus(http.StatusTooManyRequests)
+	}
+	switch e.SubError {
+	case "consent_required":
+		return consent(e)
+	case "message_only":
+		// MSAL: an interactive request would only show the user a message.
+		return blocked(e)
+	case "basic_action", "additional_action", "user_password_expired":
+		return interaction(e)
+	case "bad_token":
+		return expired(e)
+	}
+	switch e.Name {
+	case "consent_required":
+		return consent(e)
+	case "invalid_client", "unauthorized_client":
+		return problem.New(problem.ServerMisconfigured, credentialAdvice)
+	case "interaction_required":
+		return byCode(e, interaction(e))
+	case "invalid_grant":
+		// A grant Entra rejects for a reason none of the codes name: the token
+		// is not usable for On-Behalf-Of (issued to another app, another cloud,
+		// app-only, by a custom signing key). A fresh token from Office would
+		// be the same kind of token, so retry_sso would only double the load
+		// and hide the cause; the message and the logs name it instead.
+		return byCode(e, problem.New(problem.InvalidToken,
+			"Entra ID did not accept the add-in's token for the On-Behalf-Of exchange (%s); see the server logs.", e.aadsts()))
+	}
+	// invalid_request, invalid_scope, unsupported_grant_type, a redirect, a
+	// 4xx page that is not Entra's: this server is sending to the wrong place
+	// or the wrong thing, unless a code says otherwise.
+	return byCode(e, problem.New(problem.ServerMisconfigured, requestAdvice))
+}
+
+// byCode tells apart answers that share an error by their AADSTS codes, else
+// answers fallback. A challenge's claims win over every code but those no
+// claims can satisfy.
+func byCode(e *entraError, fallback *problem.Error) *problem.Error {
+	switch {
+	case e.has(blockedCodes):
+		return blocked(e)
+	case e.has(adminConsentCodes):
+		return problem.New(problem.AdminConsentRequired,
+			"Only an administrator can consent to the add-in's Microsoft Graph permissions (%s): an administrator of the user's organization must grant admin consent to the app registration.", e.aadsts())
+	case e.has(consentCodes):
+		return consent(e)
+	case e.Claims != "":
+		return interaction(e)
+	case e.has(expiredCodes):
+		return expired(e)
+	case e.has(credentialCodes):
+		return problem.New(problem.ServerMisconfigured, credentialAdvice)
+	case e.has(requestCodes):
+		return problem.New(problem.ServerMisconfigured, requestAdvice)
+	case e.has(interactionCodes):
+		return interaction(e)
+	}
+	return fallback
+}
+
+func consent(e *entraError) *problem.Error {
+	return problem.New(problem.ConsentRequired,
+		"The user or an administrator has not consented to the add-in's Microsoft Graph permissions (%s). Open the consent dialog (fallback authentication), or have an administrator grant consent.", e.aadsts())
+}
+
+func blocked(e *entraError) *problem.Error {
+	return problem.New(problem.BlockedByPolicy,
+		"A Conditional Access policy of the user's organization blocks access to Microsoft Graph from here (%s); signing in again cannot change that. An administrator can see which policy in the Entra sign-in logs (the trace ID is in the server logs).", e.aadsts())
+}
+
+func expired(e *entraError) *problem.Error {
+	return problem.New(problem.TokenExpired,
+		"Entra ID found the add-in's token expired or invalid when exchanging it (%s). Get a fresh token and retry once; if it persists, check the server's clock.", e.aadsts())
+}
+
+// interaction is a claims challenge when Entra sent claims (the pane passes
+// them to Office or MSAL, which prompt the user), else an interactive sign-in.
+func interaction(e *entraError) *problem.Error {
+	if e.Claims != "" {
 		return problem.New(problem.ClaimsChallenge,
 			"Conditional Access requires more from the user (%s), such as multi-factor authentication. Get a new token with the claims (getAccessToken's authChallenge, or MSAL's claims) and retry.", e.aadsts()).
 			WithClaims(e.Claims)
-	case e.has(expiredCodes) || e.SubError == "bad_token":
-		return problem.New(problem.TokenExpired,
-			"Entra ID found the add-in's token expired or invalid when exchanging it (%s). Get a fresh token and retry once; if it persists, check the server's clock.", e.aadsts())
-	case e.has(credentialCodes) || e.Name == "invalid_client" || e.Name == "unauthorized_client":
-		return problem.New(problem.ServerMisconfigured, credentialAdvice)
-	case e.has(requestCodes) || e.Name == "invalid_scope" || e.Name == "invalid_resource" || e.Name == "invalid_tenant":
-		return problem.New(problem.ServerMisconfigured, requestAdvice)
-	case e.Name == "interaction_required" || e.has(signInCodes) || slices.Contains(interactionSubErrors, e.SubError):
-		// The user must see Entra (a changed password, a blocked sign-in):
-		// only an interactive token request gets them there. No claims to pass.
-		return problem.New(problem.ClaimsChallenge,
-			"Entra ID requires the user to sign in interactively (%s). Get a new token interactively and retry.", e.aadsts())
-	case e.Name == "invalid_grant":
-		// A grant Entra rejects for a reason not listed above: the token is not
-		// usable for On-Behalf-Of (issued to another app, another cloud,
-		// app-only, by a custom signing key) or the user's session is gone in a
-		// way no silent retry fixes. A fresh token from Office would be the same
-		// kind of token, so retry_sso would only double the load and hide the
-		// cause; the message and the logs name it instead.
-		return problem.New(problem.InvalidToken,
-			"Entra ID did not accept the add-in's token for the On-Behalf-Of exchange (%s); see the server logs.", e.aadsts())
 	}
-	// invalid_request, unsupported_grant_type, a redirect, a 4xx page that is
-	// not Entra's: this server is sending to the wrong place or the wrong thing.
-	return problem.New(problem.ServerMisconfigured, requestAdvice)
+	return problem.New(problem.InteractionRequired,
+		"Entra ID requires the user to sign in interactively (%s), for example after a password change or to satisfy a policy. Sign in interactively (the sign-in dialog or MSAL's popup) and retry.", e.aadsts())
 }
 
 // classifyError turns whatever MSAL returned into a problem; the second value

@@ -2,10 +2,16 @@
 // Entra ID's On-Behalf-Of flow (MSAL Go, confidential client), and turns
 // Entra's refusals into the error contract (package problem).
 //
-// MSAL's own token cache stays on, as a second line behind the Graph-token
-// cache in front of this package, but it is bounded: MSAL Go keeps one cache
-// partition per distinct assertion and never evicts one, so a Client retires
-// its MSAL client after Options.MaxAssertions distinct assertions.
+// The client declares the capability cp1, so Graph tokens are CAE-capable:
+// Graph may revoke one mid-life with a claims challenge (continuous access
+// evaluation), and Entra issues them for longer (up to 28 hours).
+//
+// Every exchange asks Entra: package tokencache is the one cache, shared by
+// every instance, so a token Graph revoked, or one a user signed out of,
+// cannot come back from one instance's MSAL cache. MSAL Go cannot turn its
+// cache off and never evicts from it (one partition per assertion), so a
+// Client still retires its MSAL client after Options.MaxAssertions distinct
+// assertions to bound the memory it writes there.
 package obo
 
 import (
@@ -53,6 +59,20 @@ type Options struct {
 // DefaultMaxAssertions keeps MSAL's cache to a few megabytes (a partition
 // holds a Graph access token and a refresh token, a few kilobytes).
 const DefaultMaxAssertions = 2000
+
+// ClientCapabilities are what the client declares to Entra. cp1 says it
+// handles claims challenges, which makes Graph tokens CAE-capable. Entra's
+// "Claims challenges, claims requests and client capabilities": "Your
+// application receives claims challenges from popular services like Microsoft
+// Graph only if it declares its client capabilities in its calls to the
+// service." MSAL Go sends them as claims={"access_token":{"xms_cc":{"values":["cp1"]}}},
+// merged with a challenge's claims.
+var ClientCapabilities = []string{"cp1"}
+
+// noClaims is an empty claims request. MSAL reads its cache only for a
+// request without claims, so an exchange without a challenge passes this:
+// merged with the capabilities it is the same on the wire as them alone.
+const noClaims = "{}"
 
 // Client exchanges tokens. It is safe for concurrent use.
 type Client struct {
@@ -112,6 +132,7 @@ func New(cfg Config, opts Options) (*Client, error) {
 func (c *Client) newGeneration() (*generation, error) {
 	app, err := confidential.New(c.authority, c.clientID, c.cred,
 		confidential.WithHTTPClient(c.http),
+		confidential.WithClientCapabilities(ClientCapabilities),
 		// Instance discovery asks login.microsoftonline.com whether the
 		// authority's host is a known Entra cloud, and fails for any other
 		// (sovereign hosts it does not list, the emulator). Skipping it is safe
@@ -174,22 +195,11 @@ func (c *Client) Stats() Stats {
 
 // Exchange trades the add-in's access token (assertion), already verified by
 // package token, for a Graph token with scopes (short names, GRAPH_SCOPES
-// spelled as configured) in the caller's tenant. claims is the task pane's answer to a claims
-// challenge ("" for none), as JSON or base64 JSON. With claims, MSAL Go
-// (WithClaims) ignores its cached access tokens and sends the claims to Entra,
-// on the On-Behalf-Of request or on the redemption of the refresh token it
-// cached for this assertion. Errors are *problem.Error.
+// spelled as configured) in the caller's tenant. claims is the task pane's
+// answer to a claims challenge ("" for none), as JSON or base64 JSON; MSAL
+// merges it with the client capabilities. Every call asks Entra, which
+// evaluates Conditional Access for this assertion. Errors are *problem.Error.
 func (c *Client) Exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (entra.Token, error) {
-	return c.exchange(ctx, assertion, tenantID, scopes, claims, false)
-}
-
-// ExchangeFresh is Exchange bypassing MSAL's cache, for when Graph refused the
-// token MSAL would return (revoked): a throwaway MSAL client asks Entra anew.
-func (c *Client) ExchangeFresh(ctx context.Context, assertion, tenantID string, scopes []string) (entra.Token, error) {
-	return c.exchange(ctx, assertion, tenantID, scopes, "", true)
-}
-
-func (c *Client) exchange(ctx context.Context, assertion, tenantID string, scopes []string, claims string, fresh bool) (entra.Token, error) {
 	switch {
 	case assertion == "":
 		return entra.Token{}, problem.New(problem.InternalError, "No token to exchange.")
@@ -209,20 +219,15 @@ func (c *Client) exchange(ctx context.Context, assertion, tenantID string, scope
 	if err != nil {
 		return entra.Token{}, problem.New(problem.BadRequest, "The claims are not a claims challenge (a JSON object, as the problem's claims member gave it).")
 	}
-
-	opts := []confidential.AcquireOnBehalfOfOption{confidential.WithTenantID(tenantID)}
-	if claims != "" {
-		opts = append(opts, confidential.WithClaims(claims))
+	switch {
+	case claims == "":
+		claims = noClaims
+	case strings.Contains(claims, `"xms_cc"`):
+		// MSAL refuses to merge them with its own; a challenge never asks for them.
+		return entra.Token{}, problem.New(problem.BadRequest, "The claims declare client capabilities (xms_cc); a claims challenge never does.")
 	}
-	var g *generation
-	if fresh {
-		if g, err = c.newGeneration(); err != nil {
-			return entra.Token{}, problem.New(problem.InternalError, "Could not make an MSAL client.").WithCause(err)
-		}
-	} else {
-		g = c.generationFor(assertion)
-	}
-	res, err := g.app.AcquireTokenOnBehalfOf(ctx, assertion, qualified, opts...)
+	res, err := c.generationFor(assertion).app.AcquireTokenOnBehalfOf(ctx, assertion, qualified,
+		confidential.WithTenantID(tenantID), confidential.WithClaims(claims))
 	if err != nil {
 		return entra.Token{}, c.failed(ctx, err, tenantID)
 	}

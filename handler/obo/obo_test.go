@@ -1,11 +1,16 @@
 package obo
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -143,17 +148,13 @@ func TestExchange(t *testing.T) {
 	if !slices.Equal(tok.Scopes, []string{"User.Read"}) {
 		t.Errorf("scopes %v", tok.Scopes)
 	}
-	if d := time.Until(tok.ExpiresAt); d < 55*time.Minute || d > 61*time.Minute {
+	// The client declares cp1, so the Graph token is CAE-capable: it says
+	// so, and Entra issues it for longer than an hour (up to 28).
+	if cc, _ := claims["xms_cc"].([]any); !slices.Equal(cc, []any{"cp1"}) {
+		t.Errorf("Graph token xms_cc = %v, want [cp1]", claims["xms_cc"])
+	}
+	if d := time.Until(tok.ExpiresAt); d < 2*time.Hour || d > 28*time.Hour {
 		t.Errorf("expires in %v", d)
-	}
-
-	// The same assertion again: MSAL's cache answers, Entra is not asked.
-	again, err := c.Exchange(context.Background(), a, u.TenantID, []string{"User.Read"}, "")
-	if err != nil || again.AccessToken != tok.AccessToken {
-		t.Fatalf("second exchange: %v", err)
-	}
-	if n := emu.TokenRequests(u.ObjectID); n != 1 {
-		t.Errorf("%d token requests, want 1", n)
 	}
 
 	// A single-tenant configuration: the authority names the tenant.
@@ -230,43 +231,36 @@ func TestClaimsChallengeAnswered(t *testing.T) {
 	c := newClient(t, nil, Options{})
 	u := newUser()
 	emu.Script(u.ObjectID, entra.Outcome{Kind: entra.MFARequired})
-	a := emu.Issue(u, clientID, entra.Token{})
+	a := emu.Issue(u, clientID, entra.Token{Version: "1.0", Audience: appIDURI, AMR: []string{"pwd"}})
 	ctx := context.Background()
 
 	_, err := c.Exchange(ctx, a, u.TenantID, []string{"User.Read"}, "")
 	p := wantProblem(t, err, problem.ClaimsChallenge)
-	if p.Action() != problem.AuthChallenge || p.StatusCode() != 401 {
-		t.Errorf("action %s status %d", p.Action(), p.StatusCode())
+	if p.Action() != problem.AuthChallenge || p.StatusCode() != 401 || p.Claims == "" {
+		t.Errorf("action %s status %d claims %q", p.Action(), p.StatusCode(), p.Claims)
 	}
 
-	// The task pane answers with the claims (here base64, as in WWW-Authenticate).
-	tok, err := c.Exchange(ctx, a, u.TenantID, []string{"User.Read"}, base64.StdEncoding.EncodeToString([]byte(p.Claims)))
+	// Claims on the exchange do not make a session without MFA pass: only
+	// the user can step up, and the pane's new token is what shows it.
+	_, err = c.Exchange(ctx, a, u.TenantID, []string{"User.Read"}, base64.StdEncoding.EncodeToString([]byte(p.Claims)))
+	wantProblem(t, err, problem.ClaimsChallenge)
+
+	// The token the pane got with the claims (Office's authChallenge) shows MFA.
+	stepped := emu.Issue(u, clientID, entra.Token{Version: "1.0", Audience: appIDURI, AMR: []string{"pwd", "mfa"}})
+	tok, err := c.Exchange(ctx, stepped, u.TenantID, []string{"User.Read"}, p.Claims)
 	if err != nil {
-		t.Fatalf("with the claims: %v", err)
+		t.Fatalf("with a token showing MFA: %v", err)
 	}
 	claims, _ := emu.VerifyIssued(tok.AccessToken)
 	if amr, _ := claims["amr"].([]any); !slices.Contains(amr, any("mfa")) {
 		t.Errorf("amr %v after the step-up", claims["amr"])
 	}
-	// Without claims now: MSAL's cache holds the stepped-up token.
-	if _, err := c.Exchange(ctx, a, u.TenantID, []string{"User.Read"}, ""); err != nil {
-		t.Fatal(err)
-	}
-	if n := emu.TokenRequests(u.ObjectID); n != 2 {
-		t.Errorf("%d token requests, want 2", n)
-	}
-
-	// A token that already shows MFA (Outlook on the web's) passes the policy.
-	v1 := emu.Issue(u, clientID, entra.Token{Version: "1.0", AMR: []string{"pwd", "mfa"}})
-	if _, err := c.Exchange(ctx, v1, u.TenantID, []string{"User.Read"}, ""); err != nil {
-		t.Fatal(err)
-	}
 }
 
-// A claims challenge after a token was cached (Graph's continuous access
-// evaluation, say): with claims, MSAL's cached token is not the answer; Entra
-// is asked again and sees the claims.
-func TestClaimsSkipMSALCache(t *testing.T) {
+// MSAL's cache is kept empty: every exchange asks Entra, so a Graph token
+// Graph revoked cannot come back from one instance's MSAL cache, and nothing
+// piles up per assertion.
+func TestEveryExchangeAsksEntra(t *testing.T) {
 	c := newClient(t, nil, Options{})
 	u := newUser()
 	a := emu.Issue(u, clientID, entra.Token{})
@@ -275,16 +269,67 @@ func TestClaimsSkipMSALCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, err := c.Exchange(ctx, a, u.TenantID, []string{"User.Read"}, `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`)
+	second, err := c.Exchange(ctx, a, u.TenantID, []string{"User.Read"}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if second.AccessToken == first.AccessToken || emu.TokenRequests(u.ObjectID) != 2 {
-		t.Errorf("with claims the cached token came back (%d token requests)", emu.TokenRequests(u.ObjectID))
+		t.Errorf("the second exchange came from MSAL's cache (%d token requests)", emu.TokenRequests(u.ObjectID))
 	}
-	claims, _ := emu.VerifyIssued(second.AccessToken)
-	if amr, _ := claims["amr"].([]any); !slices.Contains(amr, any("mfa")) {
-		t.Errorf("Entra did not see the claims: amr %v", claims["amr"])
+}
+
+// tokenForms records the form of every request to a token endpoint.
+type tokenForms struct {
+	rt    http.RoundTripper
+	mu    sync.Mutex
+	forms []url.Values
+}
+
+func (f *tokenForms) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.HasSuffix(r.URL.Path, "/token") && r.Body != nil {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		form, _ := url.ParseQuery(string(body))
+		f.mu.Lock()
+		f.forms = append(f.forms, form)
+		f.mu.Unlock()
+	}
+	return f.rt.RoundTrip(r)
+}
+
+// The client declares cp1 on every exchange, so Graph tokens are CAE-capable,
+// and merges it with a challenge's claims rather than replacing them.
+func TestDeclaresClientCapabilities(t *testing.T) {
+	base := emu.Client()
+	forms := &tokenForms{rt: base.Transport}
+	c := newClient(t, nil, Options{HTTPClient: &http.Client{Transport: forms, Timeout: base.Timeout}})
+	u := newUser()
+	ctx := context.Background()
+	nbf := `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`
+	for _, claims := range []string{"", nbf} {
+		if _, err := c.Exchange(ctx, emu.Issue(u, clientID, entra.Token{}), u.TenantID, []string{"User.Read"}, claims); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(forms.forms) != 2 {
+		t.Fatalf("%d token requests, want 2", len(forms.forms))
+	}
+	for i, form := range forms.forms {
+		var req struct {
+			AccessToken map[string]struct {
+				Values []string `json:"values"`
+				Value  string   `json:"value"`
+			} `json:"access_token"`
+		}
+		if err := json.Unmarshal([]byte(form.Get("claims")), &req); err != nil {
+			t.Fatalf("request %d: claims %q: %v", i, form.Get("claims"), err)
+		}
+		if cc := req.AccessToken["xms_cc"].Values; !slices.Equal(cc, ClientCapabilities) {
+			t.Errorf("request %d: xms_cc %v, want %v", i, cc, ClientCapabilities)
+		}
+		if _, ok := req.AccessToken["nbf"]; ok != (i == 1) {
+			t.Errorf("request %d: the challenge's nbf present %v, want %v", i, ok, i == 1)
+		}
 	}
 }
 
@@ -490,7 +535,7 @@ func TestRotationBoundsMSALClients(t *testing.T) {
 	for i := range n {
 		u := users[i%len(users)]
 		a := emu.Issue(u, clientID, entra.Token{})
-		for range 2 { // the repeat is a cache hit and does not count
+		for range 2 { // the repeat asks Entra too, and is no new assertion
 			if _, err := c.Exchange(ctx, a, u.TenantID, []string{"User.Read"}, ""); err != nil {
 				t.Fatal(err)
 			}
@@ -507,8 +552,8 @@ func TestRotationBoundsMSALClients(t *testing.T) {
 	for _, u := range users {
 		total += emu.TokenRequests(u.ObjectID)
 	}
-	if total != n {
-		t.Errorf("%d token requests for %d distinct assertions", total, n)
+	if total != 2*n {
+		t.Errorf("%d token requests for %d exchanges", total, 2*n)
 	}
 
 	// Concurrent exchanges across rotations (for -race): calls in flight

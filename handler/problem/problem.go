@@ -25,7 +25,7 @@ const (
 	RetrySSO      Action = "retry_sso"      // get a fresh token once, retry
 	AuthChallenge Action = "auth_challenge" // get a token again with claims, retry
 	Consent       Action = "consent"        // open the consent (fallback) dialog
-	SignIn        Action = "sign_in"        // no token was sent
+	SignIn        Action = "sign_in"        // sign the user in interactively, retry
 	RetryLater    Action = "retry_later"    // wait Retry-After, retry
 	Fatal         Action = "fatal"          // a developer must fix something
 )
@@ -38,6 +38,10 @@ const (
 	InvalidToken         Code = "invalid_token"
 	TokenExpired         Code = "token_expired"
 	MFARequired          Code = "mfa_required"
+	MFAMissing           Code = "mfa_missing"
+	InteractionRequired  Code = "interaction_required"
+	BlockedByPolicy      Code = "blocked_by_policy"
+	AdminConsentRequired Code = "admin_consent_required"
 	ClaimsChallenge      Code = "claims_challenge"
 	ConsentRequired      Code = "consent_required"
 	InsufficientScope    Code = "insufficient_scope"
@@ -66,6 +70,10 @@ var kinds = map[Code]kind{
 	InvalidToken:         {http.StatusUnauthorized, Fatal, "The access token is not valid for this API"},
 	TokenExpired:         {http.StatusUnauthorized, RetrySSO, "The access token has expired"},
 	MFARequired:          {http.StatusUnauthorized, AuthChallenge, "Multi-factor authentication is required"},
+	MFAMissing:           {http.StatusForbidden, Fatal, "The token does not show multi-factor authentication"},
+	InteractionRequired:  {http.StatusUnauthorized, SignIn, "Entra ID needs the user to sign in interactively"},
+	BlockedByPolicy:      {http.StatusForbidden, Fatal, "A Conditional Access policy blocks this access"},
+	AdminConsentRequired: {http.StatusForbidden, Fatal, "An administrator must consent to the add-in's permissions"},
 	ClaimsChallenge:      {http.StatusUnauthorized, AuthChallenge, "Entra ID asks for more claims"},
 	ConsentRequired:      {http.StatusForbidden, Consent, "Consent to Microsoft Graph permissions is missing"},
 	InsufficientScope:    {http.StatusForbidden, Fatal, "The access token lacks the required scope"},

@@ -52,18 +52,21 @@ func (c *claims) identity(policy config.MFAPolicy) *Identity {
 	return id
 }
 
-// mfaShown reads amr where the token has it (v1.0), else the configured
-// authentication context in acrs; v2.0 tokens without either cannot tell.
+// mfaShown reads amr where the token has it (v1.0 only), else the
+// configured authentication context in acrs (both versions); a v2.0 token
+// without the context cannot tell.
 func mfaShown(c *claims, policy config.MFAPolicy) (MFA, string) {
 	switch {
-	case c.AMR != nil && slices.Contains(c.AMR, "mfa"):
-		return MFAYes, "amr lists mfa"
+	case c.AMR != nil && showsMFA(c.AMR):
+		return MFAYes, "v1.0 token: amr lists mfa (or ngcmfa)"
 	case c.AMR != nil:
-		return MFANo, "amr lacks mfa: the token was minted without multi-factor authentication (typical of Outlook desktop's Primary Refresh Token)"
+		return MFANo, "v1.0 token: amr lacks mfa: the sign-in behind it had no multi-factor authentication (typical of Outlook desktop's Primary Refresh Token); Conditional Access requiring MFA for the add-in makes Entra ask for it"
 	case policy.Mode == config.MFAACRS && slices.Contains(c.ACRS, policy.Context):
-		return MFAYes, "acrs lists authentication context " + policy.Context
+		return MFAYes, "acrs lists authentication context " + policy.Context + " (its Conditional Access policy was satisfied)"
+	case policy.Mode == config.MFAACRS:
+		return MFANo, "acrs lacks authentication context " + policy.Context + ": its Conditional Access policy was not satisfied for this token"
 	case c.Ver == "2.0":
-		return MFAUnknown, "v2.0 tokens carry no amr; require an authentication context with ADDIN_MFA_POLICY=acrs:<id> to see step-up"
+		return MFAUnknown, "v2.0 tokens carry no amr: only an authentication context (ADDIN_MFA_POLICY=acrs:<id>) can show a step-up"
 	default:
 		return MFAUnknown, "the token has no amr claim"
 	}

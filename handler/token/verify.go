@@ -423,23 +423,38 @@ func (v *Verifier) checkPolicy(c *claims) error {
 	return v.checkMFA(c)
 }
 
+// checkMFA applies ADDIN_MFA_POLICY. Only acrs has a step-up Entra documents:
+// the Conditional Access authentication context developer guide has an API
+// answer a claims challenge such as {"access_token":{"acrs":{"essential":true,"value":"c1"}}},
+// which the client passes to Entra (Office's authChallenge, MSAL's claims) to
+// make the user satisfy the context's policy. Entra documents no claims
+// request for amr, so an amr challenge would be ignored and answered again
+// with the same token: a loop. Without MFA in amr the answer is for an
+// administrator instead: require MFA for the add-in with Conditional Access.
 func (v *Verifier) checkMFA(c *claims) error {
 	switch p := v.cfg.MFA; p.Mode {
 	case config.MFAAMR:
 		if c.Ver == "2.0" && c.AMR == nil {
-			return problem.New(problem.ServerMisconfigured, "ADDIN_MFA_POLICY=amr needs v1.0 tokens but this is v2.0, which carries no amr: use acrs:<context id> or set requestedAccessTokenVersion to 1.")
+			return problem.New(problem.ServerMisconfigured, "ADDIN_MFA_POLICY=amr needs v1.0 tokens but this is v2.0, which carries no amr: use acrs:<context id> or set the app registration's requestedAccessTokenVersion to 1.")
 		}
-		if !slices.Contains(c.AMR, "mfa") {
-			return problem.New(problem.MFARequired, "The token does not show multi-factor authentication (amr lacks mfa; Outlook desktop's token can be minted without it); sign in again with the claims.").
-				WithClaims(`{"access_token":{"amr":{"essential":true,"values":["mfa"]}}}`)
+		if !showsMFA(c.AMR) {
+			return problem.New(problem.MFAMissing, "The token does not show multi-factor authentication (amr lacks mfa; Outlook desktop's token can be minted from a Primary Refresh Token without it), and Entra offers no claims request that adds it. "+
+				"An administrator must require MFA for this add-in with a Conditional Access policy that targets its app registration; Entra then asks for MFA itself, and the task pane answers that challenge.")
 		}
 	case config.MFAACRS:
 		if !slices.Contains(c.ACRS, p.Context) {
-			return problem.New(problem.MFARequired, "The token lacks authentication context %s (acrs); sign in again with the claims.", p.Context).
+			return problem.New(problem.MFARequired, "The token lacks authentication context %s (acrs); get a token again with the claims.", p.Context).
 				WithClaims(fmt.Sprintf(`{"access_token":{"acrs":{"essential":true,"value":"%s"}}}`, p.Context))
 		}
 	}
 	return nil
+}
+
+// showsMFA reports whether amr shows multi-factor authentication. The access
+// token claims reference lists mfa, and ngcmfa as "equivalent to mfa, used
+// for provisioning of certain advanced credential types".
+func showsMFA(amr []string) bool {
+	return slices.Contains(amr, "mfa") || slices.Contains(amr, "ngcmfa")
 }
 
 func invalid(format string, args ...any) *problem.Error {

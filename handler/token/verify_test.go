@@ -226,7 +226,10 @@ func TestVerify(t *testing.T) {
 		{name: "scope as a substring only", token: func() string { return issue(alice, entra.Token{Scopes: "access_as_user_not"}) }, want: problem.InsufficientScope},
 		{name: "mfa amr: v1.0 without mfa", cfg: func(c *Config) { c.MFA = config.MFAPolicy{Mode: config.MFAAMR} }, token: func() string {
 			return issue(alice, entra.Token{Version: "1.0", AMR: []string{"pwd", "rsa"}})
-		}, want: problem.MFARequired, detail: "amr"},
+		}, want: problem.MFAMissing, detail: "administrator must require MFA"},
+		{name: "mfa amr: ngcmfa counts as mfa", cfg: func(c *Config) { c.MFA = config.MFAPolicy{Mode: config.MFAAMR} }, token: func() string {
+			return issue(alice, entra.Token{Version: "1.0", AMR: []string{"ngcmfa"}})
+		}},
 		{name: "mfa amr: v1.0 with mfa", cfg: func(c *Config) { c.MFA = config.MFAPolicy{Mode: config.MFAAMR} }, token: func() string {
 			return issue(alice, entra.Token{Version: "1.0", AMR: []string{"pwd", "mfa"}})
 		}},
@@ -355,6 +358,11 @@ func TestVerify(t *testing.T) {
 			if p.Code == problem.UpstreamUnavailable && p.RetryAfter <= 0 {
 				t.Fatalf("%s without Retry-After", p.Code)
 			}
+			// A challenge only where Entra documents a claims request that
+			// answers it (acrs); anything else would loop.
+			if (p.Claims != "") != (p.Code == problem.MFARequired) {
+				t.Fatalf("%s with claims %q", p.Code, p.Claims)
+			}
 		})
 	}
 }
@@ -374,6 +382,10 @@ func TestIdentityAndMFA(t *testing.T) {
 	if err != nil || id.MFA != MFAYes {
 		t.Errorf("v1.0 with mfa: %v %+v", err, id)
 	}
+	id, err = v.Verify(ctx, issue(alice, entra.Token{Version: "1.0", AMR: []string{"pwd", "ngcmfa"}}))
+	if err != nil || id.MFA != MFAYes {
+		t.Errorf("v1.0 with ngcmfa: %v %+v", err, id)
+	}
 	id, err = v.Verify(ctx, issue(alice, entra.Token{}))
 	if err != nil || id.MFA != MFAUnknown || id.AMR != nil || id.TokenVersion != "2.0" {
 		t.Errorf("v2.0: %v %+v", err, id)
@@ -383,6 +395,11 @@ func TestIdentityAndMFA(t *testing.T) {
 	id, err = New(cfg, baseOptions()).Verify(ctx, issue(alice, entra.Token{ACRS: []string{"c3"}}))
 	if err != nil || id.MFA != MFAYes {
 		t.Errorf("v2.0 with acrs: %v %+v", err, id)
+	}
+	cfg.MFA = config.MFAPolicy{Mode: config.MFAACRS, Context: "c4"}
+	id, err = New(cfg, baseOptions()).Verify(ctx, issue(alice, entra.Token{ACRS: []string{"c3"}}))
+	if err == nil || id != nil {
+		t.Errorf("v2.0 without the context: %v %+v", err, id)
 	}
 }
 

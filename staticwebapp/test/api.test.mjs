@@ -36,6 +36,7 @@ function harness(answers, { tokens = [TOKEN, FRESH, "third", "fourth"] } = {}) {
     },
     async signIn() {
       signIns++;
+      return "signed-in";
     },
   };
   const fetch = async (url, init) => {
@@ -130,9 +131,19 @@ test("consent cancelled in the dialog: the provider's error is shown, no retry",
   await assert.rejects(api.validate(), (err) => err === cancelled);
 });
 
-test("sign_in signs in, then retries with a new token", async () => {
-  const h = harness([problem(401, "missing_token", "sign_in"), ok({ name: "Alice" })]);
-  await h.api.validate();
+test("sign_in signs in interactively, then retries once with the token it got", async () => {
+  for (const code of ["missing_token", "interaction_required"]) {
+    const h = harness([problem(401, code, "sign_in"), ok({ name: "Alice" })]);
+    await h.api.validate();
+    assert.equal(h.signIns(), 1);
+    assert.equal(h.calls.length, 2);
+    assert.equal(auth(h.calls[1]), "Bearer signed-in");
+  }
+});
+
+test("sign_in twice: the second problem is shown, not looped", async () => {
+  const h = harness([problem(401, "interaction_required", "sign_in"), problem(401, "interaction_required", "sign_in")]);
+  await assert.rejects(h.api.validate(), (err) => err.code === "interaction_required");
   assert.equal(h.signIns(), 1);
   assert.equal(h.calls.length, 2);
 });

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 
-import { AuthError, DialogProvider, OfficeSsoProvider, SandboxProvider, apiScope, graphScopes, officeSsoError } from "../auth.js";
+import { AuthError, DialogProvider, NaaProvider, OfficeSsoProvider, SandboxProvider, apiScope, graphScopes, officeSsoError } from "../auth.js";
 
 const cfg = { clientId: "c", appIdUri: "api://addin.example/c", authority: "https://login.microsoftonline.com/organizations", graphScopes: ["User.Read"] };
 
@@ -31,8 +31,29 @@ function fakeDialog() {
     calls,
     getToken: async (req) => { calls.push(["getToken", req]); return "dialog-token"; },
     consent: async (scopes) => { calls.push(["consent", scopes]); },
-    signIn: async () => {},
+    signIn: async () => { calls.push(["signIn"]); return "dialog-token"; },
   };
+}
+
+/** fakeMsal is the nestable PCA: silent answers from a script (a token, or an error), popups record their request. */
+function fakeMsal(silent, { popupError } = {}) {
+  const calls = [];
+  const pca = {
+    getActiveAccount: () => ({ username: "u" }),
+    getAllAccounts: () => [],
+    acquireTokenSilent: async (req) => {
+      calls.push(["silent", req]);
+      const next = silent.shift();
+      if (typeof next === "string") return { accessToken: next };
+      throw next;
+    },
+    acquireTokenPopup: async (req) => {
+      calls.push(["popup", req]);
+      if (popupError) throw popupError;
+      return { accessToken: "popup-token" };
+    },
+  };
+  return { calls, loader: async () => ({ createNestablePublicClientApplication: async () => pca }) };
 }
 
 test("scopes: the API's access_as_user and full Graph scope names", () => {
@@ -207,4 +228,37 @@ test("the sandbox provider asks the sandbox for the picked user's token, and cac
   assert.equal(q.get("claims"), '{"a":1}');
   await p.pick("bob", "desktop");
   assert.equal(await p.getToken(), "tok4", "a new user drops the cached token");
+});
+
+test("NAA: any silent failure falls back to the popup, with the claims (the NAA guidance)", async () => {
+  for (const err of [{ errorCode: "interaction_required" }, { errorCode: "token_refresh_required" }, new Error("network")]) {
+    const m = fakeMsal([err]);
+    const p = new NaaProvider(cfg, { msalLoader: m.loader });
+    assert.equal(await p.getToken({ forceRefresh: true, claims: '{"access_token":{}}' }), "popup-token");
+    assert.deepEqual(m.calls.map(([k]) => k), ["silent", "popup"]);
+    assert.equal(m.calls[0][1].claims, '{"access_token":{}}');
+    assert.equal(m.calls[1][1].claims, '{"access_token":{}}');
+  }
+});
+
+test("NAA: a cancelled prompt is final, and a popup failure is an AuthError", async () => {
+  const cancelled = fakeMsal([{ errorCode: "user_cancelled" }]);
+  await assert.rejects(new NaaProvider(cfg, { msalLoader: cancelled.loader }).getToken(), (e) => e instanceof AuthError && e.code === "user_cancelled");
+  assert.deepEqual(cancelled.calls.map(([k]) => k), ["silent"]);
+  const failing = fakeMsal([{ errorCode: "x" }], { popupError: { errorCode: "popup_window_error", errorMessage: "blocked" } });
+  await assert.rejects(new NaaProvider(cfg, { msalLoader: failing.loader }).getToken(), (e) => e instanceof AuthError && e.code === "popup_window_error");
+});
+
+test("sign-in is interactive: NAA's popup, and Office SSO's sign-in dialog from then on", async () => {
+  const m = fakeMsal([]);
+  assert.equal(await new NaaProvider(cfg, { msalLoader: m.loader }).signIn(), "popup-token");
+  assert.deepEqual(m.calls.map(([k]) => k), ["popup"]);
+
+  const o = fakeOffice(["office-token"]);
+  const dialog = fakeDialog();
+  const p = new OfficeSsoProvider(cfg, { office: o.office, dialog });
+  assert.equal(await p.signIn(), "dialog-token");
+  assert.equal(await p.getToken(), "dialog-token");
+  assert.equal(o.calls.length, 0, "Office's SSO is not asked once the user signed in through the dialog");
+  assert.deepEqual(dialog.calls.map(([k]) => k), ["signIn", "getToken"]);
 });

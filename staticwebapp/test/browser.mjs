@@ -189,11 +189,27 @@ try {
   ];
   for (const [user, button, action, name] of recoveries) {
     await pick(user);
+    if (user === "cae-cora") {
+      // Her first Graph call succeeds; then her sessions are revoked, mid-session.
+      r = await run(button);
+      assert.equal(r.error, null, `${name}, before the revocation: ${JSON.stringify(r.error)}`);
+      assert.ok(!r.log.some((l) => l.includes("[auth_challenge]")), `${name}: challenged before the revocation`);
+    }
     r = await run(button);
     assert.equal(r.error, null, `${name}: ${JSON.stringify(r.error)}; log: ${r.log.join(" | ")}`);
     assert.ok(r.log.some((l) => l.includes(`[${action}]`)), `${name}: the pane logs its ${action} recovery: ${r.log.join(" | ")}`);
     pass(name);
   }
+
+  // --- Blocked by Conditional Access: shown with the reason, never answered.
+  await pick("blocked-bea");
+  r = await run("#btn-exchange");
+  assert.ok(r.error, "bea is blocked");
+  assert.equal(r.error.code, "blocked_by_policy");
+  assert.equal(r.error.action, "fatal");
+  assert.match(r.error.detail, /Conditional Access/);
+  assert.ok(!r.log.some((l) => l.includes("[")), "a block is not recovered from: " + r.log.join(" | "));
+  pass("exchange: blocked by Conditional Access, shown, not retried");
 
   // --- Nothing that looks like a token on the page, ever.
   const text = await page.locator("body").innerText();
