@@ -13,6 +13,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { MSAL_SHIM, installOffice } from "./office-host.mjs";
 
 const [url, shotDir = tmpdir()] = process.argv.slice(2);
 if (!url) {
@@ -219,6 +220,84 @@ try {
   await pick("alice");
   await run("#btn-validate");
   await shot("pane-final.png");
+
+  // --- The pane inside an Office host: its real Office code paths, not the sandbox's picker.
+  /** hostPage opens the pane as Office would for a signed-in user, with legacy SSO or NAA. */
+  async function hostPage(user, profile, naa) {
+    await context.request.post(origin + "/.sandbox/signin", { data: { user } });
+    const p = await context.newPage();
+    p.on("console", (msg) => {
+      const where = msg.location().url || "";
+      const expected = msg.text().startsWith("Failed to load resource") && (where.startsWith(origin + "/api/") || where === origin + "/.sandbox/config");
+      if (msg.type() === "error" && !expected) {
+        problems.push(`console error (host page): ${msg.text()}`);
+      }
+    });
+    p.on("pageerror", (err) => problems.push(`page error (host page): ${err.message}`));
+    p.on("request", (req) => {
+      if (new URL(req.url()).origin !== origin) problems.push(`request left the sandbox (host page): ${req.url()}`);
+    });
+    await p.route("**/.sandbox/config", (route) => route.fulfill({ status: 404, body: "" })); // as on Static Web Apps
+    await p.route("**/lib/msal-browser.min.js", (route) => route.fulfill({ contentType: "text/javascript", body: MSAL_SHIM }));
+    await p.addInitScript(installOffice, { user, profile, naa });
+    await p.goto(url);
+    await p.locator("#btn-me:enabled").waitFor();
+    return p;
+  }
+
+  /** hostRun clicks a button on a host page and returns the error shown, the log and the host's calls. */
+  async function hostRun(p, button) {
+    await p.evaluate(() => {
+      document.querySelector("#log").replaceChildren();
+      window.__host.calls.length = 0;
+    });
+    await p.click(button);
+    await p.locator("#btn-me:enabled").waitFor();
+    const error = (await p.locator("#error").isHidden()) ? null : await p.locator('#error [data-field="code"]').textContent();
+    return { error, log: await p.locator("#log li").allTextContents(), calls: await p.evaluate(() => window.__host.calls) };
+  }
+
+  // Outlook desktop, legacy SSO, a v1.0 token without MFA under a Conditional
+  // Access MFA policy: AADSTS50076 with claims → getAccessToken({ authChallenge })
+  // → a token with MFA → Graph data.
+  let hp = await hostPage("mfa-bob", "desktop", false);
+  assert.match(await hp.locator("#provider").textContent(), /Office SSO/);
+  r = await hostRun(hp, "#btn-me");
+  assert.equal(r.error, null, "legacy SSO step-up: " + r.log.join(" | "));
+  assert.ok(r.log.some((l) => l.includes("[auth_challenge]")), "the pane answered the challenge: " + r.log.join(" | "));
+  let challenged = r.calls.filter((c) => c.authChallenge);
+  assert.equal(challenged.length, 1, "one getAccessToken with authChallenge: " + JSON.stringify(r.calls));
+  assert.match(challenged[0].authChallenge, /polids/, "Entra's own challenge went to Office");
+  assert.equal(JSON.parse(await hp.locator("#graph-body pre").textContent()).userPrincipalName, "bob@contoso.example");
+  r = await hostRun(hp, "#btn-validate");
+  assert.equal(await hp.locator('#identity [data-field="mfa"]').textContent(), "true", "the stepped-up token shows MFA");
+  await hp.close();
+  pass("Office host, legacy SSO: Outlook desktop token without MFA, 50076, authChallenge, Graph data");
+
+  // The same with Nested App Authentication: silent fails with the claims, the popup carries them.
+  hp = await hostPage("mfa-bob", "naa", true);
+  assert.match(await hp.locator("#provider").textContent(), /Nested App Authentication/);
+  r = await hostRun(hp, "#btn-me");
+  assert.equal(r.error, null, "NAA step-up: " + r.log.join(" | "));
+  const withClaims = r.calls.filter((c) => c.claims);
+  assert.deepEqual(withClaims.map((c) => c.api), ["acquireTokenSilent", "acquireTokenPopup"], JSON.stringify(r.calls));
+  assert.match(withClaims[1].claims, /polids/);
+  assert.equal(JSON.parse(await hp.locator("#graph-body pre").textContent()).userPrincipalName, "bob@contoso.example");
+  await hp.close();
+  pass("Office host, NAA: 50076, MSAL claims through the popup, Graph data");
+
+  // Continuous access evaluation mid-session: Graph revokes, the pane steps up, data again.
+  hp = await hostPage("cae-cora", "naa", true);
+  r = await hostRun(hp, "#btn-me");
+  assert.equal(r.error, null, "before the revocation: " + r.log.join(" | "));
+  r = await hostRun(hp, "#btn-me");
+  assert.equal(r.error, null, "CAE step-up: " + r.log.join(" | "));
+  assert.ok(r.log.some((l) => l.includes("[auth_challenge]")), "the pane answered Graph's challenge: " + r.log.join(" | "));
+  challenged = r.calls.filter((c) => c.claims);
+  assert.ok(challenged.length >= 1 && /nbf/.test(challenged[0].claims), "Graph's nbf challenge went to MSAL: " + JSON.stringify(r.calls));
+  assert.equal(JSON.parse(await hp.locator("#graph-body pre").textContent()).userPrincipalName, "cora@contoso.example");
+  await hp.close();
+  pass("Office host, NAA: a CAE revocation mid-session, step-up, Graph data again");
 
   assert.deepEqual(problems, [], "console errors, page errors or requests outside the sandbox");
   pass("no console errors, no request outside the sandbox");
