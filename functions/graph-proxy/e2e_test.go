@@ -115,6 +115,45 @@ func TestGraphProxyEndToEnd(t *testing.T) {
 		}
 	})
 
+	// Continuous access evaluation across instances: once Graph has refused a
+	// revoked token on one instance, no instance sends it again for that
+	// session; the session goes back to Entra, and a stepped-up token works.
+	t.Run("a token Graph revoked is never sent again, by any instance", func(t *testing.T) {
+		h2 := s.Start(t, nil)
+		dora := stack.NewUser("dora")
+		tok := s.Token(dora)
+		for _, inst := range []*funchost.Handler{h, h2} {
+			if resp, b := get(t, inst, "/api/graph/v1.0/me", tok); resp.StatusCode != 200 {
+				t.Fatalf("before the revocation: %d %s", resp.StatusCode, b)
+			}
+		}
+		if n := s.Entra.TokenRequests(dora.ObjectID); n != 1 {
+			t.Fatalf("OBO requests = %d, want 1 (the second instance reads the table)", n)
+		}
+		at := time.Now().Truncate(time.Second).Add(time.Second)
+		s.Entra.RevokeSessions(dora.ObjectID, at)
+		s.Graph.RevokeSessions(dora.ObjectID, at)
+
+		resp, b := get(t, h, "/api/graph/v1.0/me", tok)
+		var p problem.Body
+		if json.Unmarshal(b, &p); resp.StatusCode != 401 || p.Code != problem.ClaimsChallenge || p.Claims == "" {
+			t.Fatalf("the revoked token: %d %s", resp.StatusCode, b)
+		}
+		graphBefore := s.Graph.Total()
+		resp, b = get(t, h2, "/api/graph/v1.0/me", tok)
+		var again problem.Body
+		if json.Unmarshal(b, &again); resp.StatusCode != 401 || again.Code != problem.InteractionRequired {
+			t.Fatalf("the same session on the other instance: %d %s (want Entra's refusal of the revoked session)", resp.StatusCode, b)
+		}
+		if n := s.Graph.Total() - graphBefore; n != 0 {
+			t.Fatalf("the other instance sent %d requests to Graph with the revoked session's token", n)
+		}
+		stepped := s.Entra.IssueFor(dora, stack.ClientID, entra.Token{}, p.Claims)
+		if resp, b := get(t, h2, "/api/graph/v1.0/me", stepped); resp.StatusCode != 200 {
+			t.Fatalf("after the step-up: %d %s", resp.StatusCode, b)
+		}
+	})
+
 	t.Run("with Table Storage gone the proxy keeps answering", func(t *testing.T) {
 		if err := s.Table.Stop(); err != nil {
 			t.Fatal(err)
