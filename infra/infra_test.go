@@ -707,6 +707,9 @@ func copyRepo(t *testing.T) string {
 		}
 		rel, _ := filepath.Rel(root, p)
 		if skip[filepath.ToSlash(rel)] {
+			if !d.IsDir() {
+				return nil // .git is a file in a git worktree; SkipDir would skip its siblings
+			}
 			return filepath.SkipDir
 		}
 		target := filepath.Join(dst, rel)
