@@ -121,38 +121,45 @@ var (
 
 func TestBicepModulesWireUp(t *testing.T) {
 	main := readFile(t, filepath.Join(root, "infra/main.bicep"))
-	modules := map[string]string{} // symbol -> source
-	for _, m := range moduleDecl.FindAllStringSubmatchIndex(main, -1) {
-		sym, path := main[m[2]:m[3]], main[m[4]:m[5]]
-		src := readFile(t, filepath.Join(root, "infra", path))
-		modules[sym] = src
+	mainModules := 0
+	for _, file := range bicepFiles(t) {
+		src := readFile(t, filepath.Join(root, file))
+		modules := map[string]string{} // symbol -> source
+		for _, m := range moduleDecl.FindAllStringSubmatchIndex(src, -1) {
+			sym, path := src[m[2]:m[3]], src[m[4]:m[5]]
+			modSrc := readFile(t, filepath.Join(root, filepath.Dir(file), path))
+			modules[sym] = modSrc
 
-		declared, required := params(src)
-		body := block(main[m[1]:])
-		passed := keys(block(body[strings.Index(body, "params: {")+len("params: {"):]))
-		for _, p := range passed {
-			if !slices.Contains(declared, p) {
-				t.Errorf("module %s passes %s, which %s does not declare", sym, p, path)
+			declared, required := params(modSrc)
+			body := block(src[m[1]:])
+			passed := keys(block(body[strings.Index(body, "params: {")+len("params: {"):]))
+			for _, p := range passed {
+				if !slices.Contains(declared, p) {
+					t.Errorf("%s: module %s passes %s, which %s does not declare", file, sym, p, path)
+				}
+			}
+			for _, p := range required {
+				if !slices.Contains(passed, p) {
+					t.Errorf("%s: module %s does not pass %s, which %s requires", file, sym, p, path)
+				}
 			}
 		}
-		for _, p := range required {
-			if !slices.Contains(passed, p) {
-				t.Errorf("module %s does not pass %s, which %s requires", sym, p, path)
+		if file == "infra/main.bicep" {
+			mainModules = len(modules)
+		}
+		for _, ref := range outputRef.FindAllStringSubmatch(src, -1) {
+			modSrc, ok := modules[ref[1]]
+			if !ok {
+				t.Errorf("%s reads %s.outputs but declares no module %s", file, ref[1], ref[1])
+				continue
+			}
+			if !slices.Contains(outputs(modSrc), ref[2]) {
+				t.Errorf("%s reads %s.outputs.%s, which the module does not output", file, ref[1], ref[2])
 			}
 		}
 	}
-	if len(modules) < 8 {
-		t.Fatalf("found %d modules in main.bicep; the module pattern no longer matches", len(modules))
-	}
-	for _, ref := range outputRef.FindAllStringSubmatch(main, -1) {
-		src, ok := modules[ref[1]]
-		if !ok {
-			t.Errorf("main.bicep reads %s.outputs but declares no module %s", ref[1], ref[1])
-			continue
-		}
-		if !slices.Contains(outputs(src), ref[2]) {
-			t.Errorf("main.bicep reads %s.outputs.%s, which the module does not output", ref[1], ref[2])
-		}
+	if mainModules < 8 {
+		t.Fatalf("found %d modules in main.bicep; the module pattern no longer matches", mainModules)
 	}
 
 	// Parameters: the file may only name declared parameters, and the one parameter without
@@ -214,9 +221,11 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 			"param backendMode string = 'linked'", "module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked')",
 		},
 		"infra/modules/appregistration.bicep": {
-			"signInAudience: 'AzureADMultipleOrgs'", "requestedAccessTokenVersion: 2", "var scopeName = 'access_as_user'",
+			"signInAudience: 'AzureADMultipleOrgs'", "var scopeName = 'access_as_user'",
 			"'https://${domain}/fallbackauthdialog.html'", "'brk-multihub://${domain}'",
-			"'api://${domain}/${app.appId}'", "'api://AzureADTokenExchange'",
+		},
+		"infra/modules/appregistration-complete.bicep": {
+			"signInAudience: 'AzureADMultipleOrgs'", "var appIdUri = 'api://${domain}/${appId}'", "'api://AzureADTokenExchange'",
 			"issuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'",
 			"subject: managedIdentityPrincipalId", "resource servicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0'",
 			"'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0'",
@@ -242,11 +251,6 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 				t.Errorf("%s: missing %s", file, n)
 			}
 		}
-	}
-	// Two declarations of the same application: phase 1, then the Application ID URI.
-	app := readFile(t, filepath.Join(root, "infra/modules/appregistration.bicep"))
-	if n := strings.Count(app, "'Microsoft.Graph/applications@v1.0' = {\n  uniqueName: uniqueName\n"); n != 2 {
-		t.Errorf("appregistration.bicep: %d application declarations keyed by uniqueName, want 2 (create, then add identifierUris)", n)
 	}
 }
 

@@ -68,11 +68,18 @@ param allowedClientApps array = []
 @description('off, amr or acrs:<context id> (ADDIN_MFA_POLICY).')
 param mfaPolicy string = 'off'
 
+// 2 (the default): aud is the client ID and the issuer ends in /v2.0 (docs/architecture.md).
+// MFA evidence differs by version: v1.0 tokens carry `amr` (ADDIN_MFA_POLICY=amr needs 1),
+// v2.0 tokens carry no amr but do carry `acrs` (ADDIN_MFA_POLICY=acrs:<id> works with either).
+@description('Access token version Entra ID issues for the add-in\'s API (requestedAccessTokenVersion): 2 (default) or 1.')
+@allowed([1, 2])
+param accessTokenVersion int = 2
+
 // From Microsoft's "Register an Office Add-in that uses SSO": ea5a67f6-... pre-authorises all
 // Office endpoints; the others are the per-platform IDs (Microsoft Office; Office on the web,
-// three IDs; Outlook on the web). Teams hosts: add 1fec8e78-bce4-4aaf-ab1b-5451cc387264 and
-// 5e3ce6c0-2b1f-4285-8d4b-75ee78787346.
-@description('Client applications pre-authorised for access_as_user, so Office never shows a consent prompt for the add-in\'s own API.')
+// three IDs; Outlook on the web). Teams hosts: put 1fec8e78-bce4-4aaf-ab1b-5451cc387264 and
+// 5e3ce6c0-2b1f-4285-8d4b-75ee78787346 in extraPreAuthorizedClientIds.
+@description('Office client applications pre-authorised for access_as_user, so Office never shows a consent prompt for the add-in\'s own API. To add clients, use extraPreAuthorizedClientIds.')
 param preAuthorizedClientIds array = [
   'ea5a67f6-b6f3-4338-b240-c655ddc3cc8e'
   'd3590ed6-52b3-4102-aeff-aad2292ab01c'
@@ -81,6 +88,9 @@ param preAuthorizedClientIds array = [
   '08e18876-6177-487e-b8b5-cf950c1e598c'
   'bc59ab01-8403-45c6-8796-ac3ef710b3e3'
 ]
+
+@description('More pre-authorised clients, added to preAuthorizedClientIds (e.g. Teams hosts, or the Azure CLI in a development environment).')
+param extraPreAuthorizedClientIds array = []
 
 @description('Table Storage table of the Graph token cache (TOKEN_CACHE_TABLE).')
 param tokenCacheTable string = 'graphtokens'
@@ -180,7 +190,8 @@ module appRegistration 'modules/appregistration.bicep' = {
     domain: staticWebApp.outputs.defaultHostname
     managedIdentityPrincipalId: identity.outputs.principalId
     graphScopes: graphScopes
-    preAuthorizedClientIds: preAuthorizedClientIds
+    preAuthorizedClientIds: union(preAuthorizedClientIds, extraPreAuthorizedClientIds)
+    accessTokenVersion: accessTokenVersion
   }
 }
 
