@@ -217,7 +217,6 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 			"'ea5a67f6-b6f3-4338-b240-c655ddc3cc8e'", "'d3590ed6-52b3-4102-aeff-aad2292ab01c'",
 			"'93d53678-613d-4013-afc1-62e9e444a0a5'", "'57fb890c-0dab-4253-a5e0-7188c88b2bb4'",
 			"'08e18876-6177-487e-b8b5-cf950c1e598c'", "'bc59ab01-8403-45c6-8796-ac3ef710b3e3'",
-			"param hostingPlan string = 'FlexConsumption'", "'Consumption', 'ElasticPremium'",
 			"param backendMode string = 'linked'", "module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked')",
 		},
 		"infra/modules/appregistration.bicep": {
@@ -241,7 +240,7 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 			"keyVaultReferenceIdentity: identityId", "AzureWebJobsStorage__credential: 'managedidentity'",
 			"AzureWebJobsStorage__clientId: identityClientId", "AzureWebJobsStorage__accountName: storageAccountName",
 			"APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'",
-			"name: 'custom'", "type: 'UserAssignedIdentity'",
+			"name: 'custom'", "type: 'UserAssignedIdentity'", "name: 'FC1'", "functionAppConfig: flexConfig",
 		},
 	}
 	for file, needles := range want {
@@ -249,6 +248,18 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 		for _, n := range needles {
 			if !strings.Contains(src, n) {
 				t.Errorf("%s: missing %s", file, n)
+			}
+		}
+	}
+}
+
+// Flex Consumption only: the plans that need a content share (a shared key) are gone.
+func TestFlexConsumptionOnly(t *testing.T) {
+	for _, f := range append(bicepFiles(t), ".github/workflows/deploy.yml", "infra/main.parameters.json") {
+		src := readFile(t, filepath.Join(root, f))
+		for _, gone := range []string{"hostingPlan", "ElasticPremium", "name: 'Y1'", "WEBSITE_RUN_FROM_PACKAGE:", "AZURE_HOSTING_PLAN", "WEBSITE_CONTENTSHARE:"} {
+			if strings.Contains(src, gone) {
+				t.Errorf("%s still names %s", f, gone)
 			}
 		}
 	}

@@ -23,24 +23,18 @@ param location string = resourceGroup().location
 @allowed(['westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia'])
 param staticWebAppLocation string = 'westeurope'
 
-// Flex Consumption is the default. Static Web Apps documents Consumption and Premium (and
-// Dedicated) as linked-backend plans, so those two are offered for when a link to a Flex
-// app is refused.
-@description('Function App hosting plan: FlexConsumption (FC1), Consumption (Y1) or ElasticPremium (EP1).')
-@allowed(['FlexConsumption', 'Consumption', 'ElasticPremium'])
-param hostingPlan string = 'FlexConsumption'
-
-// Linking a backend has failed on some new Static Web Apps, hence the cross-origin fallback.
+// Static Web Apps documents Consumption, Premium and Dedicated as linked-backend plans, not
+// Flex Consumption; when the link is refused the deploy workflow redeploys with 'cors'.
 @description('linked: the Function App is the Static Web App\'s /api backend (same origin). cors: no link; the task pane calls the Function App\'s own host name, allowed by CORS for the Static Web App\'s origin.')
 @allowed(['linked', 'cors'])
 param backendMode string = 'linked'
 
-@description('Maximum Flex Consumption instances (ignored on other plans).')
+@description('Maximum Flex Consumption instances.')
 @minValue(1)
 @maxValue(1000)
 param flexMaximumInstanceCount int = 40
 
-@description('Flex Consumption instance memory in MB (ignored on other plans). The Go handler is small.')
+@description('Flex Consumption instance memory in MB. The Go handler is small.')
 @allowed([512, 2048, 4096])
 param flexInstanceMemoryMB int = 512
 
@@ -104,6 +98,18 @@ param tokenCacheEncryptionKey string = ''
 @description('Key Vault purge protection. Recommended; it cannot be turned off once on.')
 param keyVaultPurgeProtection bool = true
 
+// A vault deleted with its resource group stays soft-deleted under the same name; the deploy
+// workflow redeploys with 'recover' when Key Vault says so.
+@description('default, or recover: take back the soft-deleted vault of the same name.')
+@allowed(['default', 'recover'])
+param keyVaultCreateMode string = 'default'
+
+// Uploading the pane with a deployment token records a provider on the Static Web App, and
+// Static Web Apps refuses a later PUT that changes it (Azure/static-web-apps#516); the deploy
+// workflow passes the current value back.
+@description('The Static Web App\'s current provider (deploy workflow); empty on the first deployment.')
+param staticWebAppProvider string = ''
+
 @description('Tags for every resource.')
 param tags object = {}
 
@@ -154,9 +160,6 @@ module storage 'modules/storage.bicep' = {
     principalId: identity.outputs.principalId
     tableName: tokenCacheTable
     packageContainerName: packageContainer
-    // Flex Consumption deploys through its platform; the other plans run from a package blob
-    // that the deploying identity uploads.
-    grantDeployerPackageWrite: hostingPlan != 'FlexConsumption'
   }
 }
 
@@ -170,6 +173,7 @@ module keyVault 'modules/keyvault.bicep' = {
     keyName: cacheKeyName
     keyValue: tokenCacheEncryptionKey
     purgeProtection: keyVaultPurgeProtection
+    createMode: keyVaultCreateMode
   }
 }
 
@@ -179,6 +183,7 @@ module staticWebApp 'modules/staticwebapp.bicep' = {
     name: names.staticWebApp
     location: staticWebAppLocation
     tags: allTags
+    provider: staticWebAppProvider
   }
 }
 
@@ -195,9 +200,6 @@ module appRegistration 'modules/appregistration.bicep' = {
   }
 }
 
-// Consumption and Elastic Premium run from this blob; the deploy workflow uploads app.zip here.
-var packageBlobUrl = '${storage.outputs.packageContainerUrl}/app.zip'
-
 module functionApp 'modules/functionapp.bicep' = {
   name: '${environmentName}-functionapp'
   params: {
@@ -205,13 +207,11 @@ module functionApp 'modules/functionapp.bicep' = {
     planName: names.plan
     location: location
     tags: allTags
-    hostingPlan: hostingPlan
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     tableEndpoint: storage.outputs.tableEndpoint
     packageContainerUrl: storage.outputs.packageContainerUrl
-    packageBlobUrl: packageBlobUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
     cacheKeyUri: keyVault.outputs.keyUri
     corsOrigin: backendMode == 'cors' ? 'https://${staticWebApp.outputs.defaultHostname}' : ''
@@ -234,6 +234,17 @@ module functionApp 'modules/functionapp.bicep' = {
 // Linked: same origin through the Static Web App. CORS fallback: the Function App's own host.
 var apiBaseUrl = backendMode == 'linked' ? 'https://${staticWebApp.outputs.defaultHostname}/api' : 'https://${functionApp.outputs.defaultHostname}/api'
 
+// The task pane's config.json, written by the deploy workflow from this output: the pane
+// calls apiBaseUrl, asks consent for graphScopes and shows the buttons graphRoutes allow.
+var paneConfig = {
+  clientId: appRegistration.outputs.clientId
+  appIdUri: appRegistration.outputs.appIdUri
+  authority: '${environment().authentication.loginEndpoint}${addinTenantId}'
+  graphScopes: graphScopes
+  graphRoutes: graphAllowedRoutes
+  apiBaseUrl: backendMode == 'linked' ? '/api' : apiBaseUrl
+}
+
 module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked') {
   name: '${environmentName}-backendlink'
   params: {
@@ -246,7 +257,6 @@ module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked') {
 // What the workflows and infra/scripts/fill-manifest.sh need.
 output resourceGroup string = resourceGroup().name
 output tenantId string = tenant().tenantId
-output hostingPlan string = hostingPlan
 output backendMode string = backendMode
 output staticWebAppName string = staticWebApp.outputs.name
 output staticWebAppDomain string = staticWebApp.outputs.defaultHostname
@@ -262,4 +272,4 @@ output managedIdentityClientId string = identity.outputs.clientId
 output keyVaultName string = keyVault.outputs.name
 output cacheKeyName string = cacheKeyName
 output storageAccountName string = storage.outputs.name
-output packageBlobUrl string = packageBlobUrl
+output paneConfig object = paneConfig
