@@ -41,11 +41,16 @@ param flexInstanceMemoryMB int = 512
 @description('Display name of the add-in\'s app registration.')
 param appDisplayName string = 'Office add-in SSO (${environmentName})'
 
+// What the add-in may call, set once: these two flow to the app settings (GRAPH_SCOPES,
+// GRAPH_ALLOWED_ROUTES), the app registration's required permissions and the pane's
+// config.json, whose buttons for routes not listed here are hidden. The defaults serve the
+// pane's /me and Photo buttons (User.Read covers the user's own photo); Messages needs
+// Mail.Read and 'GET /v1.0/me/messages'.
 @description('Delegated Microsoft Graph permissions the API may request (GRAPH_SCOPES); also requested by the app registration.')
 param graphScopes array = ['User.Read']
 
 @description('METHOD /path pairs graph-proxy forwards (GRAPH_ALLOWED_ROUTES).')
-param graphAllowedRoutes array = ['GET /v1.0/me']
+param graphAllowedRoutes array = ['GET /v1.0/me', 'GET /v1.0/me/photo/$value']
 
 @description('Microsoft Graph base URL (GRAPH_BASE_URL); change only for national clouds.')
 param graphBaseUrl string = 'https://graph.microsoft.com'
