@@ -139,4 +139,8 @@ func TestExtraPreAuthorizedClientsAddToOffice(t *testing.T) {
 	if !strings.Contains(main, "preAuthorizedClientIds: union(preAuthorizedClientIds, extraPreAuthorizedClientIds)") {
 		t.Error("main.bicep: want extraPreAuthorizedClientIds added to the Office clients")
 	}
+	doc := readFile(t, filepath.Join(root, "docs/deploy.md"))
+	if strings.Contains(doc, "to `preAuthorizedClientIds`") || !strings.Contains(doc, "extraPreAuthorizedClientIds") {
+		t.Error("docs/deploy.md: tell readers to add clients with extraPreAuthorizedClientIds, never to set preAuthorizedClientIds")
+	}
 }
