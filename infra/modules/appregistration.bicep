@@ -5,7 +5,8 @@
 //
 // Two requests, because Graph refuses api.preAuthorizedApplications naming a scope that the
 // same request defines ("delegatedPermissionIds has a Permission Id that cannot be found";
-// microsoftgraph/microsoft-graph-docs#12675): this file creates (or updates) the application
+// microsoftgraph/microsoft-graph-docs#12675, microsoft-graph-docs-contrib#1395: define the scope
+// in a separate request first): this file creates (or updates) the application
 // with its scope; appregistration-complete.bicep, a module that can only start once this
 // application's appId exists, adds the pre-authorisation and the Application ID URI, then the
 // service principal and the federated credential.
@@ -51,9 +52,9 @@ var requiredResourceAccess = [
   }
 ]
 
-// No preAuthorizedApplications here (see the top of this file). Graph updates the members of
-// `api` that a PATCH names, so a redeploy leaves the pre-authorisation made by the second
-// request in place.
+// No preAuthorizedApplications here (see the top of this file). On a redeploy the scope exists
+// already; should Graph replace `api` whole on this request, the pre-authorisation is gone only
+// until the second request, moments later, sends it again.
 var api = {
   requestedAccessTokenVersion: accessTokenVersion
   oauth2PermissionScopes: [
