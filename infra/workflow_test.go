@@ -203,7 +203,11 @@ func TestInfraStepFallsBack(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			e := newStepEnv(t)
 			e.fakeDeployments(c.firstError, c.failedOp, c.failures)
-			out, err := e.run("infra", "BACKEND_MODE="+c.backendMode)
+			mode := c.backendMode
+			if mode == "" {
+				mode = "linked" // the params step's choice for a first deployment
+			}
+			out, err := e.run("infra", "BACKEND_MODE="+c.backendMode, "MODE="+mode)
 			if (err == nil) != c.wantOK {
 				t.Fatalf("err = %v, want success %v\n%s", err, c.wantOK, out)
 			}
@@ -302,13 +306,36 @@ printf '`+c.status+`'`)
 	}
 }
 
-// Re-applying the Static Web App after a token upload keeps its provider.
-func TestPrepareStepPassesTheStaticWebAppProvider(t *testing.T) {
+// Re-applying the Static Web App after a token upload keeps its provider; a backend link once
+// refused is not tried again.
+func TestPrepareStep(t *testing.T) {
 	requireTools(t, "openssl")
+	for _, c := range []struct{ variable, lastMode, want string }{
+		{"", "", "linked"}, // first deployment
+		{"", "cors", "cors"},
+		{"", "linked", "linked"},
+		{"linked", "cors", "linked"},
+		{"cors", "", "cors"},
+	} {
+		e := newStepEnv(t)
+		e.fake("az", `case "$*" in
+  "keyvault list"*) echo "" ;;
+  "staticwebapp list"*) echo GitHub ;;
+  "deployment group list --resource-group rg-test "*) echo '`+c.lastMode+`' ;;
+  *) echo "unexpected az $*" >&2; exit 3 ;;
+esac`)
+		if out, err := e.run("params", "BACKEND_MODE="+c.variable); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		if got := e.output("backendMode"); got != c.want {
+			t.Errorf("AZURE_BACKEND_MODE %q, last deployment %q: backendMode %q, want %q", c.variable, c.lastMode, got, c.want)
+		}
+	}
 	e := newStepEnv(t)
 	e.fake("az", `case "$*" in
   "keyvault list"*) echo "" ;;
   "staticwebapp list"*) echo GitHub ;;
+  "deployment group list"*) echo "" ;;
   *) echo "unexpected az $*" >&2; exit 3 ;;
 esac`)
 	if out, err := e.run("params"); err != nil {
