@@ -87,15 +87,14 @@ func TestCodeDeployUsesFunctionsAction(t *testing.T) {
 	}
 }
 
-// stepEnv runs the run: script of a deploy.yml step with fake commands first on PATH, and
-// returns what it printed and its error.
+// stepEnv is where a deploy.yml step's run: script runs: fake commands first on PATH, every
+// call of them logged, and RUNNER_TEMP and GITHUB_OUTPUT of its own.
 type stepEnv struct {
-	t    *testing.T
-	dir  string // working directory
-	tmp  string // RUNNER_TEMP
-	out  string // GITHUB_OUTPUT
-	bin  string
-	vars []string
+	t   *testing.T
+	dir string // working directory
+	tmp string // RUNNER_TEMP
+	out string // GITHUB_OUTPUT
+	bin string
 }
 
 func newStepEnv(t *testing.T) *stepEnv {
