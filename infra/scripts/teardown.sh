@@ -31,7 +31,7 @@ done
 command -v az >/dev/null || die "the Azure CLI (az) is needed"
 
 outputs="$(az deployment group list --resource-group "$group" \
-  --query "sort_by([?properties.provisioningState=='Succeeded' && properties.outputs.clientId != null], &properties.timestamp)[-1].properties.outputs" \
+  --query "sort_by([?properties.provisioningState=='Succeeded' && properties.outputs.keyVaultName != null], &properties.timestamp)[-1].properties.outputs" \
   -o json)"
 if [ -z "$outputs" ] || [ "$outputs" = null ]; then
   die "$group has no successful deployment of infra/main.bicep to read the names from"
