@@ -18,12 +18,15 @@ app:
 	done
 
 # The task pane as Static Web Apps serves it: staticwebapp/ without its tests, plus MSAL.js
-# from node_modules (no bundler). The deploy workflow fills manifest.xml and config.json in $(PANE).
+# from node_modules (no bundler). The deploy workflow fills manifest.xml and writes config.json
+# in $(PANE). index.html is the pane too: Static Web Apps' upload refuses a folder without a
+# default file (Azure/static-web-apps#232), and the site's root then shows the pane.
 pane: node_modules
 	rm -rf $(PANE)
 	mkdir -p $(PANE)/lib
 	cp -R staticwebapp/. $(PANE)/
 	rm -rf $(PANE)/test $(PANE)/README.md $(PANE)/package.json
+	cp $(PANE)/taskpane.html $(PANE)/index.html
 	cp node_modules/@azure/msal-browser/lib/msal-browser.min.js $(PANE)/lib/
 
 # Every test: unit, black-box (real binary, emulators, Azurite), infra checks.

@@ -121,38 +121,45 @@ var (
 
 func TestBicepModulesWireUp(t *testing.T) {
 	main := readFile(t, filepath.Join(root, "infra/main.bicep"))
-	modules := map[string]string{} // symbol -> source
-	for _, m := range moduleDecl.FindAllStringSubmatchIndex(main, -1) {
-		sym, path := main[m[2]:m[3]], main[m[4]:m[5]]
-		src := readFile(t, filepath.Join(root, "infra", path))
-		modules[sym] = src
+	mainModules := 0
+	for _, file := range bicepFiles(t) {
+		src := readFile(t, filepath.Join(root, file))
+		modules := map[string]string{} // symbol -> source
+		for _, m := range moduleDecl.FindAllStringSubmatchIndex(src, -1) {
+			sym, path := src[m[2]:m[3]], src[m[4]:m[5]]
+			modSrc := readFile(t, filepath.Join(root, filepath.Dir(file), path))
+			modules[sym] = modSrc
 
-		declared, required := params(src)
-		body := block(main[m[1]:])
-		passed := keys(block(body[strings.Index(body, "params: {")+len("params: {"):]))
-		for _, p := range passed {
-			if !slices.Contains(declared, p) {
-				t.Errorf("module %s passes %s, which %s does not declare", sym, p, path)
+			declared, required := params(modSrc)
+			body := block(src[m[1]:])
+			passed := keys(block(body[strings.Index(body, "params: {")+len("params: {"):]))
+			for _, p := range passed {
+				if !slices.Contains(declared, p) {
+					t.Errorf("%s: module %s passes %s, which %s does not declare", file, sym, p, path)
+				}
+			}
+			for _, p := range required {
+				if !slices.Contains(passed, p) {
+					t.Errorf("%s: module %s does not pass %s, which %s requires", file, sym, p, path)
+				}
 			}
 		}
-		for _, p := range required {
-			if !slices.Contains(passed, p) {
-				t.Errorf("module %s does not pass %s, which %s requires", sym, p, path)
+		if file == "infra/main.bicep" {
+			mainModules = len(modules)
+		}
+		for _, ref := range outputRef.FindAllStringSubmatch(src, -1) {
+			modSrc, ok := modules[ref[1]]
+			if !ok {
+				t.Errorf("%s reads %s.outputs but declares no module %s", file, ref[1], ref[1])
+				continue
+			}
+			if !slices.Contains(outputs(modSrc), ref[2]) {
+				t.Errorf("%s reads %s.outputs.%s, which the module does not output", file, ref[1], ref[2])
 			}
 		}
 	}
-	if len(modules) < 8 {
-		t.Fatalf("found %d modules in main.bicep; the module pattern no longer matches", len(modules))
-	}
-	for _, ref := range outputRef.FindAllStringSubmatch(main, -1) {
-		src, ok := modules[ref[1]]
-		if !ok {
-			t.Errorf("main.bicep reads %s.outputs but declares no module %s", ref[1], ref[1])
-			continue
-		}
-		if !slices.Contains(outputs(src), ref[2]) {
-			t.Errorf("main.bicep reads %s.outputs.%s, which the module does not output", ref[1], ref[2])
-		}
+	if mainModules < 8 {
+		t.Fatalf("found %d modules in main.bicep; the module pattern no longer matches", mainModules)
 	}
 
 	// Parameters: the file may only name declared parameters, and the one parameter without
@@ -210,13 +217,14 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 			"'ea5a67f6-b6f3-4338-b240-c655ddc3cc8e'", "'d3590ed6-52b3-4102-aeff-aad2292ab01c'",
 			"'93d53678-613d-4013-afc1-62e9e444a0a5'", "'57fb890c-0dab-4253-a5e0-7188c88b2bb4'",
 			"'08e18876-6177-487e-b8b5-cf950c1e598c'", "'bc59ab01-8403-45c6-8796-ac3ef710b3e3'",
-			"param hostingPlan string = 'FlexConsumption'", "'Consumption', 'ElasticPremium'",
 			"param backendMode string = 'linked'", "module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked')",
 		},
 		"infra/modules/appregistration.bicep": {
-			"signInAudience: 'AzureADMultipleOrgs'", "requestedAccessTokenVersion: 2", "var scopeName = 'access_as_user'",
+			"signInAudience: 'AzureADMultipleOrgs'", "var scopeName = 'access_as_user'",
 			"'https://${domain}/fallbackauthdialog.html'", "'brk-multihub://${domain}'",
-			"'api://${domain}/${app.appId}'", "'api://AzureADTokenExchange'",
+		},
+		"infra/modules/appregistration-complete.bicep": {
+			"signInAudience: 'AzureADMultipleOrgs'", "var appIdUri = 'api://${domain}/${appId}'", "'api://AzureADTokenExchange'",
 			"issuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'",
 			"subject: managedIdentityPrincipalId", "resource servicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0'",
 			"'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0'",
@@ -232,7 +240,7 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 			"keyVaultReferenceIdentity: identityId", "AzureWebJobsStorage__credential: 'managedidentity'",
 			"AzureWebJobsStorage__clientId: identityClientId", "AzureWebJobsStorage__accountName: storageAccountName",
 			"APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'",
-			"name: 'custom'", "type: 'UserAssignedIdentity'",
+			"name: 'custom'", "type: 'UserAssignedIdentity'", "name: 'FC1'", "functionAppConfig: flexConfig",
 		},
 	}
 	for file, needles := range want {
@@ -243,10 +251,17 @@ func TestBicepDeclaresTheDesign(t *testing.T) {
 			}
 		}
 	}
-	// Two declarations of the same application: phase 1, then the Application ID URI.
-	app := readFile(t, filepath.Join(root, "infra/modules/appregistration.bicep"))
-	if n := strings.Count(app, "'Microsoft.Graph/applications@v1.0' = {\n  uniqueName: uniqueName\n"); n != 2 {
-		t.Errorf("appregistration.bicep: %d application declarations keyed by uniqueName, want 2 (create, then add identifierUris)", n)
+}
+
+// Flex Consumption only: the plans that need a content share (a shared key) are gone.
+func TestFlexConsumptionOnly(t *testing.T) {
+	for _, f := range append(bicepFiles(t), ".github/workflows/deploy.yml", "infra/main.parameters.json") {
+		src := readFile(t, filepath.Join(root, f))
+		for _, gone := range []string{"hostingPlan", "ElasticPremium", "name: 'Y1'", "WEBSITE_RUN_FROM_PACKAGE:", "AZURE_HOSTING_PLAN", "WEBSITE_CONTENTSHARE:"} {
+			if strings.Contains(src, gone) {
+				t.Errorf("%s still names %s", f, gone)
+			}
+		}
 	}
 }
 
@@ -707,6 +722,9 @@ func copyRepo(t *testing.T) string {
 		}
 		rel, _ := filepath.Rel(root, p)
 		if skip[filepath.ToSlash(rel)] {
+			if !d.IsDir() {
+				return nil // .git is a file in a git worktree; SkipDir would skip its siblings
+			}
 			return filepath.SkipDir
 		}
 		target := filepath.Join(dst, rel)

@@ -23,35 +23,34 @@ param location string = resourceGroup().location
 @allowed(['westus2', 'centralus', 'eastus2', 'westeurope', 'eastasia'])
 param staticWebAppLocation string = 'westeurope'
 
-// Flex Consumption is the default. Static Web Apps documents Consumption and Premium (and
-// Dedicated) as linked-backend plans, so those two are offered for when a link to a Flex
-// app is refused.
-@description('Function App hosting plan: FlexConsumption (FC1), Consumption (Y1) or ElasticPremium (EP1).')
-@allowed(['FlexConsumption', 'Consumption', 'ElasticPremium'])
-param hostingPlan string = 'FlexConsumption'
-
-// Linking a backend has failed on some new Static Web Apps, hence the cross-origin fallback.
+// Static Web Apps documents Consumption, Premium and Dedicated as linked-backend plans, not
+// Flex Consumption; when the link is refused the deploy workflow redeploys with 'cors'.
 @description('linked: the Function App is the Static Web App\'s /api backend (same origin). cors: no link; the task pane calls the Function App\'s own host name, allowed by CORS for the Static Web App\'s origin.')
 @allowed(['linked', 'cors'])
 param backendMode string = 'linked'
 
-@description('Maximum Flex Consumption instances (ignored on other plans).')
+@description('Maximum Flex Consumption instances.')
 @minValue(1)
 @maxValue(1000)
 param flexMaximumInstanceCount int = 40
 
-@description('Flex Consumption instance memory in MB (ignored on other plans). The Go handler is small.')
+@description('Flex Consumption instance memory in MB. The Go handler is small.')
 @allowed([512, 2048, 4096])
 param flexInstanceMemoryMB int = 512
 
 @description('Display name of the add-in\'s app registration.')
 param appDisplayName string = 'Office add-in SSO (${environmentName})'
 
+// What the add-in may call, set once: these two flow to the app settings (GRAPH_SCOPES,
+// GRAPH_ALLOWED_ROUTES), the app registration's required permissions and the pane's
+// config.json, whose buttons for routes not listed here are hidden. The defaults serve the
+// pane's /me and Photo buttons (User.Read covers the user's own photo); Messages needs
+// Mail.Read and 'GET /v1.0/me/messages'.
 @description('Delegated Microsoft Graph permissions the API may request (GRAPH_SCOPES); also requested by the app registration.')
 param graphScopes array = ['User.Read']
 
 @description('METHOD /path pairs graph-proxy forwards (GRAPH_ALLOWED_ROUTES).')
-param graphAllowedRoutes array = ['GET /v1.0/me']
+param graphAllowedRoutes array = ['GET /v1.0/me', 'GET /v1.0/me/photo/$value']
 
 @description('Microsoft Graph base URL (GRAPH_BASE_URL); change only for national clouds.')
 param graphBaseUrl string = 'https://graph.microsoft.com'
@@ -68,11 +67,18 @@ param allowedClientApps array = []
 @description('off, amr or acrs:<context id> (ADDIN_MFA_POLICY).')
 param mfaPolicy string = 'off'
 
+// 2 (the default): aud is the client ID and the issuer ends in /v2.0 (docs/architecture.md).
+// MFA evidence differs by version: v1.0 tokens carry `amr` (ADDIN_MFA_POLICY=amr needs 1),
+// v2.0 tokens carry no amr but do carry `acrs` (ADDIN_MFA_POLICY=acrs:<id> works with either).
+@description('Access token version Entra ID issues for the add-in\'s API (requestedAccessTokenVersion): 2 (default) or 1.')
+@allowed([1, 2])
+param accessTokenVersion int = 2
+
 // From Microsoft's "Register an Office Add-in that uses SSO": ea5a67f6-... pre-authorises all
 // Office endpoints; the others are the per-platform IDs (Microsoft Office; Office on the web,
-// three IDs; Outlook on the web). Teams hosts: add 1fec8e78-bce4-4aaf-ab1b-5451cc387264 and
-// 5e3ce6c0-2b1f-4285-8d4b-75ee78787346.
-@description('Client applications pre-authorised for access_as_user, so Office never shows a consent prompt for the add-in\'s own API.')
+// three IDs; Outlook on the web). Teams hosts: put 1fec8e78-bce4-4aaf-ab1b-5451cc387264 and
+// 5e3ce6c0-2b1f-4285-8d4b-75ee78787346 in extraPreAuthorizedClientIds.
+@description('Office client applications pre-authorised for access_as_user, so Office never shows a consent prompt for the add-in\'s own API. To add clients, use extraPreAuthorizedClientIds.')
 param preAuthorizedClientIds array = [
   'ea5a67f6-b6f3-4338-b240-c655ddc3cc8e'
   'd3590ed6-52b3-4102-aeff-aad2292ab01c'
@@ -81,6 +87,9 @@ param preAuthorizedClientIds array = [
   '08e18876-6177-487e-b8b5-cf950c1e598c'
   'bc59ab01-8403-45c6-8796-ac3ef710b3e3'
 ]
+
+@description('More pre-authorised clients, added to preAuthorizedClientIds (e.g. Teams hosts, or the Azure CLI in a development environment).')
+param extraPreAuthorizedClientIds array = []
 
 @description('Table Storage table of the Graph token cache (TOKEN_CACHE_TABLE).')
 param tokenCacheTable string = 'graphtokens'
@@ -93,6 +102,18 @@ param tokenCacheEncryptionKey string = ''
 
 @description('Key Vault purge protection. Recommended; it cannot be turned off once on.')
 param keyVaultPurgeProtection bool = true
+
+// A vault deleted with its resource group stays soft-deleted under the same name; the deploy
+// workflow redeploys with 'recover' when Key Vault says so.
+@description('default, or recover: take back the soft-deleted vault of the same name.')
+@allowed(['default', 'recover'])
+param keyVaultCreateMode string = 'default'
+
+// Uploading the pane with a deployment token records a provider on the Static Web App, and
+// Static Web Apps refuses a later PUT that changes it (Azure/static-web-apps#516); the deploy
+// workflow passes the current value back.
+@description('The Static Web App\'s current provider (deploy workflow); empty on the first deployment.')
+param staticWebAppProvider string = ''
 
 @description('Tags for every resource.')
 param tags object = {}
@@ -144,9 +165,6 @@ module storage 'modules/storage.bicep' = {
     principalId: identity.outputs.principalId
     tableName: tokenCacheTable
     packageContainerName: packageContainer
-    // Flex Consumption deploys through its platform; the other plans run from a package blob
-    // that the deploying identity uploads.
-    grantDeployerPackageWrite: hostingPlan != 'FlexConsumption'
   }
 }
 
@@ -160,6 +178,7 @@ module keyVault 'modules/keyvault.bicep' = {
     keyName: cacheKeyName
     keyValue: tokenCacheEncryptionKey
     purgeProtection: keyVaultPurgeProtection
+    createMode: keyVaultCreateMode
   }
 }
 
@@ -169,6 +188,7 @@ module staticWebApp 'modules/staticwebapp.bicep' = {
     name: names.staticWebApp
     location: staticWebAppLocation
     tags: allTags
+    provider: staticWebAppProvider
   }
 }
 
@@ -180,12 +200,10 @@ module appRegistration 'modules/appregistration.bicep' = {
     domain: staticWebApp.outputs.defaultHostname
     managedIdentityPrincipalId: identity.outputs.principalId
     graphScopes: graphScopes
-    preAuthorizedClientIds: preAuthorizedClientIds
+    preAuthorizedClientIds: union(preAuthorizedClientIds, extraPreAuthorizedClientIds)
+    accessTokenVersion: accessTokenVersion
   }
 }
-
-// Consumption and Elastic Premium run from this blob; the deploy workflow uploads app.zip here.
-var packageBlobUrl = '${storage.outputs.packageContainerUrl}/app.zip'
 
 module functionApp 'modules/functionapp.bicep' = {
   name: '${environmentName}-functionapp'
@@ -194,13 +212,11 @@ module functionApp 'modules/functionapp.bicep' = {
     planName: names.plan
     location: location
     tags: allTags
-    hostingPlan: hostingPlan
     identityId: identity.outputs.id
     identityClientId: identity.outputs.clientId
     storageAccountName: storage.outputs.name
     tableEndpoint: storage.outputs.tableEndpoint
     packageContainerUrl: storage.outputs.packageContainerUrl
-    packageBlobUrl: packageBlobUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
     cacheKeyUri: keyVault.outputs.keyUri
     corsOrigin: backendMode == 'cors' ? 'https://${staticWebApp.outputs.defaultHostname}' : ''
@@ -223,6 +239,17 @@ module functionApp 'modules/functionapp.bicep' = {
 // Linked: same origin through the Static Web App. CORS fallback: the Function App's own host.
 var apiBaseUrl = backendMode == 'linked' ? 'https://${staticWebApp.outputs.defaultHostname}/api' : 'https://${functionApp.outputs.defaultHostname}/api'
 
+// The task pane's config.json, written by the deploy workflow from this output: the pane
+// calls apiBaseUrl, asks consent for graphScopes and shows the buttons graphRoutes allow.
+var paneConfig = {
+  clientId: appRegistration.outputs.clientId
+  appIdUri: appRegistration.outputs.appIdUri
+  authority: '${environment().authentication.loginEndpoint}${addinTenantId}'
+  graphScopes: graphScopes
+  graphRoutes: graphAllowedRoutes
+  apiBaseUrl: backendMode == 'linked' ? '/api' : apiBaseUrl
+}
+
 module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked') {
   name: '${environmentName}-backendlink'
   params: {
@@ -235,7 +262,6 @@ module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked') {
 // What the workflows and infra/scripts/fill-manifest.sh need.
 output resourceGroup string = resourceGroup().name
 output tenantId string = tenant().tenantId
-output hostingPlan string = hostingPlan
 output backendMode string = backendMode
 output staticWebAppName string = staticWebApp.outputs.name
 output staticWebAppDomain string = staticWebApp.outputs.defaultHostname
@@ -251,4 +277,4 @@ output managedIdentityClientId string = identity.outputs.clientId
 output keyVaultName string = keyVault.outputs.name
 output cacheKeyName string = cacheKeyName
 output storageAccountName string = storage.outputs.name
-output packageBlobUrl string = packageBlobUrl
+output paneConfig object = paneConfig

@@ -6,6 +6,7 @@
 
 import { createApi, ApiError } from "./api.js";
 import { AuthError, SandboxProvider, chooseOfficeProvider, detectSandbox, loadOffice } from "./auth.js";
+import { apiFetch, showAllowedButtons } from "./deployment.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 
@@ -47,7 +48,8 @@ async function main() {
     provider = chooseOfficeProvider(config, { onEvent: logEvent });
   }
   $("#provider").textContent = "Token from: " + provider.name;
-  api = createApi({ provider, consentScopes: config.graphScopes, onEvent: logEvent });
+  api = createApi({ provider, consentScopes: config.graphScopes, fetch: apiFetch(config.apiBaseUrl), onEvent: logEvent });
+  showAllowedButtons(config.graphRoutes);
   wireButtons();
   setStatus("");
 }

@@ -2,6 +2,15 @@
 // (alias in ../bicepconfig.json). It is both the resource the task pane's token is issued for
 // (scope access_as_user, pre-authorised for Office) and the client that does On-Behalf-Of for
 // Graph, proving itself with the Function App's managed identity as a federated credential.
+//
+// Two requests, because Graph refuses api.preAuthorizedApplications naming a scope that the
+// same request defines ("delegatedPermissionIds has a Permission Id that cannot be found";
+// microsoftgraph/microsoft-graph-docs#12675, microsoft-graph-docs-contrib#1395: define the scope
+// in a separate request first): this file creates (or updates) the application
+// with its scope; appregistration-complete.bicep, a module that can only start once this
+// application's appId exists, adds the pre-authorisation and the Application ID URI, then the
+// service principal and the federated credential.
+// Types: microsoftgraph/msgraph-bicep-types, generated/microsoftgraph/microsoft.graph/v1.0/1.0.0/types.md.
 extension microsoftGraphV1
 
 @description('Tenant-unique, immutable key of the application (Graph upserts by it).')
@@ -13,6 +22,9 @@ param domain string
 param managedIdentityPrincipalId string
 param graphScopes array
 param preAuthorizedClientIds array
+@description('Access token version Entra ID issues for this API (api.requestedAccessTokenVersion).')
+@allowed([1, 2])
+param accessTokenVersion int
 
 var scopeName = 'access_as_user'
 // Stable across deployments: changing a scope's ID would break consent and pre-authorisation.
@@ -40,9 +52,11 @@ var requiredResourceAccess = [
   }
 ]
 
+// No preAuthorizedApplications here (see the top of this file). On a redeploy the scope exists
+// already; should Graph replace `api` whole on this request, the pre-authorisation is gone only
+// until the second request, moments later, sends it again.
 var api = {
-  // v2.0 access tokens: aud is the client ID and the issuer ends in /v2.0 (docs/architecture.md).
-  requestedAccessTokenVersion: 2
+  requestedAccessTokenVersion: accessTokenVersion
   oauth2PermissionScopes: [
     {
       id: scopeId
@@ -55,10 +69,6 @@ var api = {
       userConsentDescription: 'Lets Office call the add-in\'s API, and the API call Microsoft Graph, as you.'
     }
   ]
-  preAuthorizedApplications: map(preAuthorizedClientIds, clientId => {
-    appId: clientId
-    delegatedPermissionIds: [scopeId]
-  })
 }
 
 var spa = {
@@ -70,8 +80,8 @@ var spa = {
   ]
 }
 
-// Phase 1: the application with everything except its Application ID URI, which must contain
-// the appId that Entra ID assigns on creation; a resource cannot reference its own appId.
+// First request: the application and its scope. Its appId, assigned by Entra ID on creation,
+// is what the Application ID URI needs, and reading it orders the module below after this.
 resource app 'Microsoft.Graph/applications@v1.0' = {
   uniqueName: uniqueName
   displayName: displayName
@@ -82,48 +92,28 @@ resource app 'Microsoft.Graph/applications@v1.0' = {
   requiredResourceAccess: requiredResourceAccess
 }
 
-// Phase 2: the same application (same uniqueName), upserted again now that its appId exists,
-// adding identifierUris = api://<domain>/<appId>, the form Office's manifest <Resource> and
-// Entra's "api://<string>/<appId>" rule both accept. The Graph extension upserts with PATCH
-// on uniqueName, so this second declaration updates the application created above rather
-// than creating another. It repeats the other properties from the same variables, so the
-// result is the full intended state whatever the update semantics. Reading app.appId orders
-// it after phase 1. Phase 1 never mentions identifierUris, so a redeploy leaves the URI in
-// place between the two phases and tokens for it keep working throughout.
-resource appWithIdUri 'Microsoft.Graph/applications@v1.0' = {
-  uniqueName: uniqueName
-  displayName: displayName
-  signInAudience: 'AzureADMultipleOrgs'
-  api: api
-  spa: spa
-  requiredResourceAccess: requiredResourceAccess
-  identifierUris: [
-    'api://${domain}/${app.appId}'
-  ]
+module complete 'appregistration-complete.bicep' = {
+  name: '${deployment().name}-complete'
+  params: {
+    uniqueName: app.uniqueName
+    displayName: displayName
+    appId: app.appId
+    domain: domain
+    api: api
+    spa: spa
+    requiredResourceAccess: requiredResourceAccess
+    preAuthorizedApplications: map(preAuthorizedClientIds, clientId => {
+      appId: clientId
+      delegatedPermissionIds: [scopeId]
+    })
+    managedIdentityPrincipalId: managedIdentityPrincipalId
+  }
 }
 
-// The enterprise application in this tenant; other tenants get theirs on first consent.
-resource servicePrincipal 'Microsoft.Graph/servicePrincipals@v1.0' = {
-  appId: app.appId
-}
-
-// Secretless On-Behalf-Of: Entra ID accepts a token of the Function App's managed identity
-// (issued by this tenant, subject = the identity's object ID, audience
-// api://AzureADTokenExchange) as this application's client assertion.
-resource managedIdentityCredential 'Microsoft.Graph/applications/federatedIdentityCredentials@v1.0' = {
-  name: '${app.uniqueName}/function-app-identity'
-  description: 'The Function App\'s user-assigned managed identity (ADDIN_FEDERATED_IDENTITY_CLIENT_ID)'
-  issuer: '${environment().authentication.loginEndpoint}${tenant().tenantId}/v2.0'
-  subject: managedIdentityPrincipalId
-  audiences: [
-    'api://AzureADTokenExchange'
-  ]
-}
-
-output clientId string = app.appId
-output appIdUri string = 'api://${domain}/${app.appId}'
+output clientId string = complete.outputs.clientId
+output appIdUri string = complete.outputs.appIdUri
 // A misspelt permission name matches nothing: the deploy workflow compares these two lists.
 output requestedGraphPermissions array = delegatedPermissions
 output grantedGraphPermissions array = map(grantedScopes, s => s.value)
 output scopeName string = scopeName
-output servicePrincipalId string = servicePrincipal.id
+output servicePrincipalId string = complete.outputs.servicePrincipalId

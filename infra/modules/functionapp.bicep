@@ -5,16 +5,12 @@ param name string
 param planName string
 param location string
 param tags object
-@allowed(['FlexConsumption', 'Consumption', 'ElasticPremium'])
-param hostingPlan string
 param identityId string
 param identityClientId string
 param storageAccountName string
 param tableEndpoint string
 @description('Blob container the Flex Consumption platform deploys packages to.')
 param packageContainerUrl string
-@description('Package blob the Consumption and Elastic Premium plans run from.')
-param packageBlobUrl string
 param appInsightsConnectionString string
 param cacheKeyUri string
 @description('Origin allowed by CORS (cross-origin fallback); empty when the Static Web App proxies /api.')
@@ -33,30 +29,6 @@ param graphScopes array
 param graphAllowedRoutes array
 param tokenCacheTable string
 
-var isFlex = hostingPlan == 'FlexConsumption'
-var plans = {
-  FlexConsumption: {
-    kind: 'functionapp'
-    sku: {
-      name: 'FC1'
-      tier: 'FlexConsumption'
-    }
-  }
-  Consumption: {
-    kind: 'functionapp'
-    sku: {
-      name: 'Y1'
-      tier: 'Dynamic'
-    }
-  }
-  ElasticPremium: {
-    kind: 'elastic'
-    sku: {
-      name: 'EP1'
-      tier: 'ElasticPremium'
-    }
-  }
-}
 // Entra's host without the trailing slash environment() gives (ENTRA_AUTHORITY_HOST is a bare origin).
 var loginEndpoint = environment().authentication.loginEndpoint
 var authorityHost = endsWith(loginEndpoint, '/') ? substring(loginEndpoint, 0, length(loginEndpoint) - 1) : loginEndpoint
@@ -99,19 +71,13 @@ var hostSettings = {
   AZURE_CLIENT_ID: identityClientId
 }
 
-// Flex Consumption takes runtime and package from functionAppConfig and rejects these settings;
-// the other plans need them, and run from the package blob read with the identity.
-var classicPlanSettings = {
-  FUNCTIONS_EXTENSION_VERSION: '~4'
-  FUNCTIONS_WORKER_RUNTIME: 'custom'
-  WEBSITE_RUN_FROM_PACKAGE: packageBlobUrl
-  WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID: identityId
-}
+// Flex Consumption takes the runtime and the package from functionAppConfig (below), so
+// FUNCTIONS_WORKER_RUNTIME, FUNCTIONS_EXTENSION_VERSION and WEBSITE_RUN_FROM_PACKAGE are
+// absent: Flex rejects them. It also needs no content share (WEBSITE_CONTENT*), which
+// would require a shared key.
+var appSettings = union(hostSettings, handlerSettings)
 
-var appSettings = union(hostSettings, handlerSettings, isFlex ? {} : classicPlanSettings)
-
-// Flex Consumption only: where the platform keeps the deployed package, how it scales, which
-// runtime it starts.
+// Where the platform keeps the deployed package, how it scales, which runtime it starts.
 var flexConfig = {
   deployment: {
     storage: {
@@ -142,16 +108,19 @@ var corsSettings = {
   supportCredentials: false
 }
 
+// Types: Azure/bicep-types-az, generated/web/microsoft.web/2024-04-01/types.md.
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
   tags: tags
-  kind: plans[hostingPlan].kind
-  sku: plans[hostingPlan].sku
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
   properties: {
     // Linux.
     reserved: true
-    maximumElasticWorkerCount: hostingPlan == 'ElasticPremium' ? 20 : null
   }
 }
 
@@ -182,7 +151,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         }
       ]
     }
-    functionAppConfig: isFlex ? flexConfig : null
+    functionAppConfig: flexConfig
   }
 }
 

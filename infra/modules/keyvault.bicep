@@ -16,15 +16,20 @@ param keyName string
 @description('New secret value; empty leaves the current secret alone.')
 param keyValue string
 param purgeProtection bool
+@description('default, or recover to take back the soft-deleted vault of this name.')
+@allowed(['default', 'recover'])
+param createMode string
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
+// Types: Azure/bicep-types-az, generated/keyvault/microsoft.keyvault/2023-07-01/types.md.
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
   tags: tags
   properties: {
     tenantId: tenant().tenantId
+    createMode: createMode
     sku: {
       family: 'A'
       name: 'standard'

@@ -8,8 +8,6 @@ param tags object
 param principalId string
 param tableName string
 param packageContainerName string
-@description('Let the deploying identity write the package container (plans that run from a package URL).')
-param grantDeployerPackageWrite bool
 
 var roles = {
   // Identity-based host storage: the host keeps keys, leases and its containers in blobs.
@@ -19,7 +17,6 @@ var roles = {
   // The Graph token cache (TOKEN_CACHE_ENDPOINT).
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
 }
-var storageBlobDataContributor = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe'
 
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
@@ -73,16 +70,6 @@ resource identityRoles 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
     }
   }
 ]
-
-// Only the package container, and only for plans that need an uploaded package.
-resource deployerPackageWrite 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (grantDeployerPackageWrite) {
-  name: guid(packages.id, deployer().objectId, storageBlobDataContributor)
-  scope: packages
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataContributor)
-    principalId: deployer().objectId
-  }
-}
 
 output name string = account.name
 output tableEndpoint string = account.properties.primaryEndpoints.table
