@@ -341,9 +341,9 @@ type Token struct {
 	Audience  string // default: the client ID passed to Issue (v2.0) or AppIDURI (v1.0) when set
 	Scopes    string // scp; default "access_as_user"
 	ClientApp string // azp (v2.0) / appid (v1.0); default Office on the web
-	// AMR are the session's authentication methods (default pwd), shown in the
-	// token's amr when set. v2.0 access tokens carry no amr: leave it nil for
-	// them, and the session still knows (see IssueFor).
+	// AMR are the session's authentication methods (default pwd), shown in a
+	// v1.0 token's amr; v2.0 access tokens carry no amr, but the session
+	// still knows (see IssueFor).
 	AMR []string
 	// ACRS are the authentication contexts the session satisfied, shown in acrs.
 	ACRS     []string
@@ -428,7 +428,11 @@ func (s *Server) IssueFor(u User, clientID string, t Token, claims string) strin
 		c["azpacr"] = "0"
 		c["preferred_username"] = u.Username
 	}
-	if t.AMR != nil || (t.Version == "1.0" && len(stepUp.AMR) > 0) {
+	// amr is a v1.0 claim: Entra's v2.0 access tokens do not carry it
+	// (MicrosoftDocs/azure-docs#85021, "Any updates on when the amr claim will
+	// be available in v2.0?", answered "nothing on the public roadmap"). The
+	// session (aio) still knows the methods. Attack tests add it with Claims.
+	if t.Version == "1.0" {
 		c["amr"] = sess.AMR
 	}
 	if len(sess.ACRS) > 0 {
