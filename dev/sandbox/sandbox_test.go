@@ -193,7 +193,7 @@ func TestFront(t *testing.T) {
 	}
 
 	var tok mintedToken
-	if resp, body := get("/.sandbox/token?user=alice&profile=desktop"); resp.StatusCode != 200 || json.Unmarshal([]byte(body), &tok) != nil || tok.TokenVersion != "1.0" {
+	if resp, body := get("/.sandbox/token?user=alice&profile=desktop-v1"); resp.StatusCode != 200 || json.Unmarshal([]byte(body), &tok) != nil || tok.TokenVersion != "1.0" {
 		t.Fatalf("token: %d %s", resp.StatusCode, body)
 	}
 

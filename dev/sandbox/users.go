@@ -137,16 +137,25 @@ type tokenProfile struct {
 	token func(s *Sandbox) entra.Token
 }
 
-// tokenProfiles are the picker's token choices: the Outlook desktop versus web
-// difference of legacy SSO is the v1.0 token's amr (docs/architecture.md).
+// tokenProfiles are the picker's token choices: the host and how the user
+// signed in to it, in the token version the app registration asks for
+// (requestedAccessTokenVersion). v2.0 first, as infra/ deploys it: there
+// Outlook desktop and the web differ only in the session, which the token does
+// not show; in v1.0 tokens amr shows it (docs/architecture.md).
 var tokenProfiles = []tokenProfile{
 	{"naa", "v2.0 · Nested App Authentication (any host)", func(s *Sandbox) entra.Token {
 		return entra.Token{Version: "2.0", ClientApp: clientID} // with NAA the client is the add-in itself
 	}},
-	{"owa", "v1.0 · Outlook on the web, legacy SSO (amr has mfa)", func(s *Sandbox) entra.Token {
+	{"owa", "v2.0 · Outlook on the web, legacy SSO (signed in with MFA)", func(s *Sandbox) entra.Token {
+		return entra.Token{Version: "2.0", ClientApp: outlookWebApp, AMR: []string{"pwd", "mfa"}}
+	}},
+	{"desktop", "v2.0 · Outlook desktop, legacy SSO (Windows sign-in, no MFA)", func(s *Sandbox) entra.Token {
+		return entra.Token{Version: "2.0", ClientApp: officeDesktop, AMR: []string{"pwd"}}
+	}},
+	{"owa-v1", "v1.0 · Outlook on the web, legacy SSO (amr has mfa)", func(s *Sandbox) entra.Token {
 		return entra.Token{Version: "1.0", Audience: s.appIDURI, ClientApp: outlookWebApp, AMR: []string{"pwd", "mfa"}}
 	}},
-	{"desktop", "v1.0 · Outlook desktop, legacy SSO (PRT without mfa)", func(s *Sandbox) entra.Token {
+	{"desktop-v1", "v1.0 · Outlook desktop, legacy SSO (amr lacks mfa)", func(s *Sandbox) entra.Token {
 		return entra.Token{Version: "1.0", Audience: s.appIDURI, ClientApp: officeDesktop, AMR: []string{"pwd"}}
 	}},
 }

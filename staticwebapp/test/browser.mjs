@@ -118,13 +118,21 @@ try {
   await pick("alice", "desktop");
   r = await run("#btn-validate");
   assert.equal(r.error, null);
+  assert.equal(await field("#identity", "tokenVersion"), "2.0");
+  assert.equal(await field("#identity", "mfa"), "unknown", "a v2.0 token cannot show how the user signed in");
+  assert.match(await field("#identity", "clientApp"), /Microsoft Office \(desktop\)/);
+  pass("validate: alice, v2.0 Outlook desktop token (as infra deploys): MFA unknown");
+
+  await pick("alice", "desktop-v1");
+  r = await run("#btn-validate");
+  assert.equal(r.error, null);
   assert.equal(await field("#identity", "tokenVersion"), "1.0");
   assert.equal(await field("#identity", "mfa"), "false");
   assert.equal(await field("#identity", "amr"), "pwd");
   assert.match(await field("#identity", "clientApp"), /Microsoft Office \(desktop\)/);
   pass("validate: alice, v1.0 Outlook desktop token without mfa");
 
-  await pick("alice", "owa");
+  await pick("alice", "owa-v1");
   r = await run("#btn-validate");
   assert.equal(r.error, null);
   assert.equal(await field("#identity", "mfa"), "true");
@@ -260,7 +268,7 @@ try {
   // Outlook desktop, legacy SSO, a v1.0 token without MFA under a Conditional
   // Access MFA policy: AADSTS50076 with claims → getAccessToken({ authChallenge })
   // → a token with MFA → Graph data.
-  let hp = await hostPage("mfa-bob", "desktop", false);
+  let hp = await hostPage("mfa-bob", "desktop-v1", false);
   assert.match(await hp.locator("#provider").textContent(), /Office SSO/);
   r = await hostRun(hp, "#btn-me");
   assert.equal(r.error, null, "legacy SSO step-up: " + r.log.join(" | "));
