@@ -508,3 +508,51 @@ func rowsOf(t *testing.T, e *stack.Stack, u entra.User) int {
 	}
 	return n
 }
+
+// TestMFAPolicies plays ADDIN_MFA_POLICY through the real binary against the
+// Entra emulator: acrs has a step-up Entra documents, which works end to end;
+// amr has none, so it is answered for an administrator, never as a challenge
+// the pane would answer in vain.
+func TestMFAPolicies(t *testing.T) {
+	e := stack.New(t)
+
+	t.Run("acrs: the documented step-up, end to end", func(t *testing.T) {
+		h := e.Start(t, map[string]string{"ADDIN_MFA_POLICY": "acrs:c1"})
+		u := newUser("ada")
+		if err := e.Entra.DefineAuthContext(u.TenantID, "c1"); err != nil {
+			t.Fatal(err)
+		}
+		tok := e.Entra.Issue(u, clientID, entra.Token{})
+		r := callExchange(t, h, tok, "")
+		if r.status != 401 || r.prob.Code != problem.MFARequired || r.prob.Action != problem.AuthChallenge ||
+			r.prob.Claims != `{"access_token":{"acrs":{"essential":true,"value":"c1"}}}` {
+			t.Fatalf("without the context: %d %s", r.status, r.body)
+		}
+		stepped := e.Entra.IssueFor(u, clientID, entra.Token{}, r.prob.Claims)
+		if r := callExchange(t, h, stepped, ""); r.status != 200 {
+			t.Fatalf("after the step-up: %d %s", r.status, r.body)
+		}
+	})
+
+	t.Run("amr: no challenge Entra would ignore; an administrator's fix instead", func(t *testing.T) {
+		h := e.Start(t, map[string]string{"ADDIN_MFA_POLICY": "amr"})
+		u := newUser("otto")
+		desktop := e.Entra.Issue(u, clientID, entra.Token{Version: "1.0", AMR: []string{"pwd"}})
+		r := callExchange(t, h, desktop, "")
+		if r.status != 403 || r.prob.Code != problem.MFAMissing || r.prob.Action != problem.Fatal || r.prob.Claims != "" ||
+			strings.Contains(r.header.Get("WWW-Authenticate"), "insufficient_claims") || !strings.Contains(r.prob.Detail, "Conditional Access") {
+			t.Fatalf("desktop token without mfa: %d %s", r.status, r.body)
+		}
+		// What the old challenge asked for: Entra does not honour it, so the
+		// pane would have looped on the same answer.
+		again := e.Entra.IssueFor(u, clientID, entra.Token{Version: "1.0", AMR: []string{"pwd"}}, `{"access_token":{"amr":{"essential":true,"values":["mfa"]}}}`)
+		if r := callExchange(t, h, again, ""); r.status != 403 || r.prob.Code != problem.MFAMissing {
+			t.Fatalf("after an amr claims request: %d %s", r.status, r.body)
+		}
+		for _, amr := range [][]string{{"pwd", "mfa"}, {"ngcmfa"}} {
+			if r := callExchange(t, h, e.Entra.Issue(u, clientID, entra.Token{Version: "1.0", AMR: amr}), ""); r.status != 200 {
+				t.Fatalf("amr %v: %d %s", amr, r.status, r.body)
+			}
+		}
+	})
+}
