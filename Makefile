@@ -1,21 +1,18 @@
-# The deployable Functions app: host.json, the handler binary (linux/amd64, no cgo)
-# and one folder per function with its function.json. `func start --script-root build/app`
-# runs it; the deploy workflow zips the same directory.
+# The deployable Functions app: host.json, the handler binary (no cgo) and one folder
+# per function with its function.json. Linux/amd64 is what the Function App runs;
+# `make app APP_GOOS=windows APP_GOARCH=amd64` builds handler.exe for `func start` on
+# Windows. A local.settings.json in build/app is kept. The deploy workflow zips the
+# directory.
 APP      := build/app
+APP_GOOS   ?= linux
+APP_GOARCH ?= amd64
 PANE     := build/pane
-GOFLAGS  := -trimpath
 FUZZTIME ?= 30s
 
 .PHONY: app pane test vet dev bench load fuzz clean
 
 app:
-	rm -rf $(APP)
-	mkdir -p $(APP)
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build $(GOFLAGS) -ldflags='-s -w' -o $(APP)/handler ./handler
-	cp host.json $(APP)/
-	for dir in functions/*/; do \
-		name=$$(basename $$dir); mkdir -p $(APP)/$$name; cp $$dir/function.json $(APP)/$$name/; \
-	done
+	go run ./dev/buildapp -out $(APP) -goos $(APP_GOOS) -goarch $(APP_GOARCH)
 
 # The task pane as Static Web Apps serves it: staticwebapp/ without its tests, plus MSAL.js
 # from node_modules (no bundler). The deploy workflow fills manifest.xml and config.json in $(PANE).

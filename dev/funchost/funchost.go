@@ -14,20 +14,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/addinsso/addinsso/dev/capture"
 )
 
-// Build compiles the handler into dir and returns the binary's path.
+// Build compiles the handler for this machine into dir and returns the binary's path.
 func Build(dir string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "handler")
+	bin := filepath.Join(dir, Exe(runtime.GOOS))
 	cmd := exec.Command("go", "build", "-o", bin, "./handler")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -65,8 +65,8 @@ type Handler struct {
 	err     error
 }
 
-// Start runs bin with env (added to a minimal environment: PATH and HOME only,
-// so nothing of the caller's leaks in) and waits until GET / answers 200.
+// Start runs bin with env (added to a minimal environment, baseEnv, so nothing
+// of the caller's leaks in) and waits until GET / answers 200.
 // logs, if not nil, also receives the handler's output.
 func Start(bin string, env map[string]string, logs io.Writer) (*Handler, error) {
 	port, err := FreePort()
@@ -74,7 +74,7 @@ func Start(bin string, env map[string]string, logs io.Writer) (*Handler, error) 
 		return nil, err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FUNCTIONS_CUSTOMHANDLER_PORT=" + strconv.Itoa(port)}
+	cmd.Env = append(baseEnv(), "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port))
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -137,11 +137,11 @@ func (h *Handler) Stop() {
 	if !h.Alive() {
 		return
 	}
-	_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGTERM)
+	terminate(h.cmd.Process)
 	select {
 	case <-h.done:
 	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+		kill(h.cmd.Process)
 		<-h.done
 	}
 }
@@ -160,6 +160,16 @@ func Run(ctx context.Context, bin string, env map[string]string) (int, string, e
 		return exit.ExitCode(), string(out), nil
 	}
 	return 0, string(out), err
+}
+
+// baseEnv is PATH and HOME, and on Windows SYSTEMROOT, without which a Go
+// program cannot open a socket there.
+func baseEnv() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if v := os.Getenv("SYSTEMROOT"); v != "" {
+		env = append(env, "SYSTEMROOT="+v)
+	}
+	return env
 }
 
 // FreePort asks the kernel for a free loopback port.
