@@ -15,7 +15,8 @@ app:
 	go run ./dev/buildapp -out $(APP) -goos $(APP_GOOS) -goarch $(APP_GOARCH)
 
 # The task pane as Static Web Apps serves it: staticwebapp/ without its tests, plus MSAL.js
-# from node_modules (no bundler). The deploy workflow fills manifest.xml and config.json in $(PANE).
+# from node_modules (no bundler). go run ./manifest/generate -out $(PANE) adds the manifests and
+# config.json for an environment.
 pane: node_modules
 	rm -rf $(PANE)
 	mkdir -p $(PANE)/lib

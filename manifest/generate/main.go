@@ -1,0 +1,45 @@
+// Command generate writes the add-in's manifests and the task pane's
+// config.json for one environment (see package manifest):
+//
+//	go run ./manifest/generate -domain happy-sea-0123.azurestaticapps.net \
+//	    -client-id <app registration's client ID> -scopes "User.Read" -out build/pane
+//
+// It writes outlook.xml, word-excel-powerpoint.xml, manifest.json (with the
+// icons its app package needs, in assets/) and config.json into -out.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/addinsso/addinsso/dev/funchost"
+	"github.com/addinsso/addinsso/manifest"
+)
+
+func main() {
+	var s manifest.Settings
+	flag.StringVar(&s.Domain, "domain", "", "host[:port] serving the task pane (no https://)")
+	flag.StringVar(&s.ClientID, "client-id", "", "the app registration's client ID")
+	flag.StringVar(&s.AppIDURI, "app-id-uri", "", "its Application ID URI (default api://<domain>/<client id>)")
+	flag.StringVar(&s.Name, "name", "", `the add-in's name in Office (default "Add-in SSO")`)
+	flag.StringVar(&s.Authority, "authority", "", "MSAL's authority for config.json (default https://login.microsoftonline.com/organizations)")
+	scopes := flag.String("scopes", "User.Read", "the Function App's GRAPH_SCOPES (spaces or commas)")
+	out := flag.String("out", "build/manifests", "the directory to write into")
+	flag.Parse()
+	s.GraphScopes = manifest.Scopes(*scopes)
+
+	root, err := funchost.ModuleRoot()
+	var files []string
+	if err == nil {
+		files, err = manifest.Write(s, *out, filepath.Join(root, "staticwebapp"))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "manifest:", err)
+		os.Exit(1)
+	}
+	for _, f := range files {
+		fmt.Println(f)
+	}
+}
