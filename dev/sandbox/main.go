@@ -40,7 +40,7 @@ func main() {
 	defer stop()
 
 	var (
-		alive func() bool
+		alive    func() bool
 		closeAll func()
 	)
 	if *tenant {
