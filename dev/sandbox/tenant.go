@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,8 +114,7 @@ func StartTenant(ctx context.Context, opts TenantOptions) (t *Tenant, err error)
 		ln.Close()
 		return t, err
 	}
-	b, _ := json.MarshalIndent(file, "", "  ")
-	if err = os.WriteFile(filepath.Join(buildDir, funchost.Settings), b, 0o600); err != nil {
+	if err = file.Write(filepath.Join(buildDir, funchost.Settings)); err != nil {
 		ln.Close()
 		return t, err
 	}
@@ -187,55 +185,20 @@ func (t *Tenant) Close() {
 	}
 }
 
-// settingsFile is local.settings.json, as Core Tools reads it.
-type settingsFile struct {
-	IsEncrypted bool              `json:"IsEncrypted"`
-	Values      map[string]string `json:"Values"`
-	Host        struct {
-		LocalHTTPPort int `json:"LocalHttpPort"`
-	} `json:"Host"`
-}
-
-// readSettings reads local.settings.json. A missing one is made from
-// local.settings.sample.json with a fresh cache key, and the developer is
-// told what to fill in.
-func readSettings(root, path string) (*settingsFile, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		sample, err := os.ReadFile(filepath.Join(root, "local.settings.sample.json"))
-		if err != nil {
-			return nil, err
-		}
-		text := strings.Replace(string(sample), `"<key id>:<32 random bytes, base64: the local run makes one>"`, `"local1:`+randomBase64(32)+`"`, 1)
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%s did not exist: it does now, from local.settings.sample.json. Fill in ADDIN_CLIENT_ID and ADDIN_CLIENT_SECRET "+
-			"(infra/scripts/register-local-app.sh, or its .ps1 twin on Windows, registers the app and prints them), then run again", path)
-	}
+// readSettings reads local.settings.json, and says what the developer must still fill in.
+func readSettings(root, path string) (*funchost.LocalSettings, error) {
+	f, created, err := funchost.ReadSettings(root, path)
 	if err != nil {
 		return nil, err
 	}
-	var f settingsFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if f.Values == nil {
-		f.Values = map[string]string{}
-	}
-	var missing []string
-	for _, k := range requiredSettings {
-		if v := f.Values[k]; v == "" || strings.Contains(v, "<") {
-			missing = append(missing, k)
+	if missing := f.Unfilled(requiredSettings...); len(missing) > 0 {
+		how := "go run ./dev/registerapp registers an app for https://localhost:3000 with the Azure CLI and fills them in"
+		if created {
+			return nil, fmt.Errorf("%s did not exist: it does now, from local.settings.sample.json, with a fresh cache key. Fill in %s (%s), then run again", path, strings.Join(missing, ", "), how)
 		}
+		return nil, fmt.Errorf("%s: fill in %s (%s)", path, strings.Join(missing, ", "), how)
 	}
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("%s: fill in %s (infra/scripts/register-local-app.sh prints them)", path, strings.Join(missing, ", "))
-	}
-	if f.Host.LocalHTTPPort == 0 {
-		f.Host.LocalHTTPPort = 7071
-	}
-	return &f, nil
+	return f, nil
 }
 
 // azuriteRunning reports whether Azurite's table service answers on its default port.
