@@ -28,6 +28,8 @@ type TenantOptions struct {
 	Root     string // the module root; empty finds it
 	Port     int    // the pane's port: the App ID URI names it (api://localhost:3000/<client id>)
 	Settings string // local.settings.json; empty means <Root>/local.settings.json
+	BuildDir string // the app (and Azurite's data beside it); empty means <Root>/build/local
+	CertDir  string // office-addin-dev-certs' files; empty means ~/.office-addin-dev-certs, where it puts them
 	Log      io.Writer
 	Verbose  bool
 }
@@ -99,7 +101,7 @@ func StartTenant(ctx context.Context, opts TenantOptions) (t *Tenant, err error)
 	if err != nil {
 		return t, err
 	}
-	cert, err := devCertificate(opts.Root, t.log)
+	cert, err := devCertificate(opts.Root, opts.CertDir, t.log)
 	if err != nil {
 		ln.Close()
 		return t, err
@@ -108,7 +110,10 @@ func StartTenant(ctx context.Context, opts TenantOptions) (t *Tenant, err error)
 	// The app for this machine, with the settings beside it: Core Tools reads
 	// local.settings.json from its script root. The copy is rewritten each run
 	// from the one in the repository root, which no build touches.
-	buildDir := filepath.Join(opts.Root, "build", "local")
+	buildDir := opts.BuildDir
+	if buildDir == "" {
+		buildDir = filepath.Join(opts.Root, "build", "local")
+	}
 	t.log.printf("local", "building the app for %s/%s into %s…", runtime.GOOS, runtime.GOARCH, buildDir)
 	if err = funchost.BuildApp(opts.Root, buildDir, runtime.GOOS, runtime.GOARCH); err != nil {
 		ln.Close()
@@ -129,7 +134,7 @@ func StartTenant(ctx context.Context, opts TenantOptions) (t *Tenant, err error)
 	if azuriteRunning() {
 		t.log.printf("local", "Azurite already answers on 127.0.0.1:%d; using it", azurite.TablePort)
 	} else {
-		azOpts := azurite.Options{HostStorage: true, Dir: filepath.Join(opts.Root, "build", "azurite")}
+		azOpts := azurite.Options{HostStorage: true, Dir: filepath.Join(buildDir, "..", "azurite")}
 		if opts.Verbose {
 			azOpts.Stdout = t.log.writer("azurite")
 		}
@@ -218,15 +223,17 @@ func azuriteRunning() bool {
 // CA certificate which is installed", its `install` command says). The files
 // live in ~/.office-addin-dev-certs; a missing or expiring one is made anew
 // (the OS asks to trust the CA once).
-func devCertificate(root string, log *prefixer) (tls.Certificate, error) {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		return tls.Certificate{}, err
+func devCertificate(root, dir string, log *prefixer) (tls.Certificate, error) {
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return tls.Certificate{}, err
+		}
+		dir = filepath.Join(home, ".office-addin-dev-certs")
 	}
-	dir := filepath.Join(home, ".office-addin-dev-certs")
 	crt, key := filepath.Join(dir, "localhost.crt"), filepath.Join(dir, "localhost.key")
 	cert, err := tls.LoadX509KeyPair(crt, key)
-	if err == nil && validFor(cert, 24*time.Hour) {
+	if err == nil && validFor(cert, time.Hour) {
 		return cert, nil
 	}
 	cli := filepath.Join(root, "node_modules", "office-addin-dev-certs", "cli.js")
