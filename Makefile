@@ -9,7 +9,7 @@ APP_GOARCH ?= amd64
 PANE     := build/pane
 FUZZTIME ?= 30s
 
-.PHONY: app pane test vet dev bench load fuzz clean
+.PHONY: app pane test vet dev local bench load fuzz clean
 
 app:
 	go run ./dev/buildapp -out $(APP) -goos $(APP_GOOS) -goarch $(APP_GOARCH)
@@ -39,6 +39,11 @@ node_modules: package.json package-lock.json
 # Azurite, the Entra ID and Graph emulators, the handler and the task pane; one URL.
 dev: node_modules
 	go run ./dev/sandbox $(SANDBOX_FLAGS)
+
+# The same against your own tenant: local.settings.json, func start, https://localhost:3000
+# (npm run local; README, "Run it against your tenant").
+local: node_modules
+	go run ./dev/sandbox -tenant
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...
