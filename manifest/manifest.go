@@ -67,7 +67,7 @@ func (s Settings) normalize() (Settings, error) {
 		s.AppIDURI = "api://" + s.Domain + "/" + s.ClientID
 	}
 	if !uriRE.MatchString(s.AppIDURI) {
-		return s, fmt.Errorf("Application ID URI %q is not api://<domain>/<client id>", s.AppIDURI)
+		return s, fmt.Errorf("app ID URI %q is not api://<domain>/<client id>", s.AppIDURI)
 	}
 	if s.Name == "" {
 		s.Name = "Add-in SSO"
@@ -81,7 +81,7 @@ func (s Settings) normalize() (Settings, error) {
 	}
 	for _, sc := range s.GraphScopes {
 		if !scopeRE.MatchString(sc) {
-			return s, fmt.Errorf("Graph scope %q is not a scope name", sc)
+			return s, fmt.Errorf("scope %q is not a Graph scope name", sc)
 		}
 	}
 	if s.Authority == "" {

@@ -291,7 +291,7 @@ func TestSettingsRefused(t *testing.T) {
 		{"URL as domain", "is not a host name", Settings{Domain: "https://a.b", ClientID: clientID, GraphScopes: []string{"User.Read"}}},
 		{"bad client ID", "is not a GUID", Settings{Domain: "a.b", ClientID: "x", GraphScopes: []string{"User.Read"}}},
 		{"no scopes", "no Graph scopes", Settings{Domain: "a.b", ClientID: clientID}},
-		{"markup in a scope", "is not a scope name", Settings{Domain: "a.b", ClientID: clientID, GraphScopes: []string{"<x>"}}},
+		{"markup in a scope", "is not a Graph scope name", Settings{Domain: "a.b", ClientID: clientID, GraphScopes: []string{"<x>"}}},
 		{"markup in the name", "at most 30", Settings{Domain: "a.b", ClientID: clientID, GraphScopes: []string{"User.Read"}, Name: "a<b"}},
 	} {
 		if _, err := Files(c.s); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -94,7 +94,7 @@ func run(domain, name, scopes, settingsPath string) error {
 			}
 		}
 		if !found {
-			return fmt.Errorf("Microsoft Graph has no delegated permission %q", want)
+			return fmt.Errorf("no delegated permission %q in Microsoft Graph", want)
 		}
 	}
 
