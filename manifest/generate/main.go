@@ -5,16 +5,15 @@
 //	    -client-id <app registration's client ID> -scopes "User.Read" -out build/pane
 //
 // It writes outlook.xml, word-excel-powerpoint.xml, manifest.json (with the
-// icons its app package needs, in assets/) and config.json into -out.
+// icons its app package needs, in assets/) and config.json into -out. Run it
+// from the repository root (or give -pane).
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 
-	"github.com/addinsso/addinsso/dev/funchost"
 	"github.com/addinsso/addinsso/manifest"
 )
 
@@ -27,14 +26,11 @@ func main() {
 	flag.StringVar(&s.Authority, "authority", "", "MSAL's authority for config.json (default https://login.microsoftonline.com/organizations)")
 	scopes := flag.String("scopes", "User.Read", "the Function App's GRAPH_SCOPES (spaces or commas)")
 	out := flag.String("out", "build/manifests", "the directory to write into")
+	pane := flag.String("pane", "staticwebapp", "the task pane's sources, whose assets/ hold the icons")
 	flag.Parse()
 	s.GraphScopes = manifest.Scopes(*scopes)
 
-	root, err := funchost.ModuleRoot()
-	var files []string
-	if err == nil {
-		files, err = manifest.Write(s, *out, filepath.Join(root, "staticwebapp"))
-	}
+	files, err := manifest.Write(s, *out, *pane)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "manifest:", err)
 		os.Exit(1)
