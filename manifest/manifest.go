@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 )
@@ -76,6 +77,16 @@ func (s Settings) normalize() (Settings, error) {
 	if len(s.Name) > 30 || strings.ContainsAny(s.Name, "<>&\"'") {
 		return s, fmt.Errorf("name %q: at most 30 characters, none of <>&\"'", s.Name)
 	}
+	// openid, profile and offline_access are sign-in's (the XML manifests add
+	// the first two themselves): a list such as the deployment's
+	// requestedGraphPermissions may carry them.
+	var graph []string
+	for _, sc := range s.GraphScopes {
+		if !slices.Contains([]string{"openid", "profile", "offline_access"}, strings.ToLower(sc)) && !slices.Contains(graph, sc) {
+			graph = append(graph, sc)
+		}
+	}
+	s.GraphScopes = graph
 	if len(s.GraphScopes) == 0 {
 		return s, fmt.Errorf("no Graph scopes (GRAPH_SCOPES, e.g. User.Read)")
 	}

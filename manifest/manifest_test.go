@@ -301,4 +301,12 @@ func TestSettingsRefused(t *testing.T) {
 	if got := Scopes("User.Read, Mail.Read  openid"); !slices.Equal(got, []string{"User.Read", "Mail.Read", "openid"}) {
 		t.Errorf("Scopes = %v", got)
 	}
+	// The deployment's requestedGraphPermissions carry sign-in's scopes: each scope once.
+	withOIDC := local
+	withOIDC.GraphScopes = Scopes("openid profile offline_access User.Read Mail.Read User.Read")
+	a, _ := Files(local)
+	b, err := Files(withOIDC)
+	if err != nil || string(a[Outlook]) != string(b[Outlook]) || string(a[Config]) != string(b[Config]) {
+		t.Errorf("sign-in scopes changed the manifests (%v):\n%s", err, b[Config])
+	}
 }
