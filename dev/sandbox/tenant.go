@@ -41,6 +41,7 @@ type Tenant struct {
 	URL       string   // https://localhost:<port>/taskpane.html
 	Manifests []string // outlook.xml, word-excel-powerpoint.xml, manifest.json
 	HostName  string   // "func start", or "the handler directly"
+	domain    string   // localhost:<port>
 
 	log     *prefixer
 	azurite *azurite.Server
@@ -166,7 +167,7 @@ func StartTenant(ctx context.Context, opts TenantOptions) (t *Tenant, err error)
 	t.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(t.log.writer("swa"), "", 0),
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	go t.server.ServeTLS(ln, "", "")
-	t.URL = "https://" + domain + "/taskpane.html"
+	t.domain, t.URL = domain, "https://"+domain+"/taskpane.html"
 	return t, nil
 }
 
@@ -270,7 +271,7 @@ func (t *Tenant) sideloadHelp() string {
   Task pane  %s   (certificate: office-addin-dev-certs)
   /api       forwarded to %s on %s, as Static Web Apps does
 
-  Sideload one of the manifests written for https://localhost:%s:
+  Sideload one of the manifests written for https://%s:
     Outlook on the web   open https://aka.ms/olksideload, then My add-ins > Custom Addins >
                          Add a custom add-in > Add from File... > %s
     Outlook on Windows   npx office-addin-debugging start %s desktop --app outlook
@@ -280,6 +281,6 @@ func (t *Tenant) sideloadHelp() string {
     Unified manifest (Outlook on Windows only)
                          npx office-addin-debugging start %s desktop --app outlook
   Open a message, choose "Who am I" on the ribbon. Ctrl-C stops everything.
-`, t.URL, t.HostName, t.host.URL, strings.TrimPrefix(strings.TrimSuffix(t.URL, "/taskpane.html"), "https://localhost:"),
+`, t.URL, t.HostName, t.host.URL, t.domain,
 		rel(outlook), rel(outlook), rel(outlook), rel(docs), rel(unified))
 }
