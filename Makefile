@@ -1,26 +1,23 @@
-# The deployable Functions app: host.json, the handler binary (linux/amd64, no cgo)
-# and one folder per function with its function.json. `func start --script-root build/app`
-# runs it; the deploy workflow zips the same directory.
+# The deployable Functions app: host.json, the handler binary (no cgo) and one folder
+# per function with its function.json. Linux/amd64 is what the Function App runs;
+# `make app APP_GOOS=windows APP_GOARCH=amd64` builds handler.exe for `func start` on
+# Windows. A local.settings.json in build/app is kept. The deploy workflow zips the
+# directory.
 APP      := build/app
+APP_GOOS   ?= linux
+APP_GOARCH ?= amd64
 PANE     := build/pane
-GOFLAGS  := -trimpath
 FUZZTIME ?= 30s
 
-.PHONY: app pane test vet dev bench load fuzz clean
+.PHONY: app pane test vet dev local bench load fuzz clean
 
 app:
-	rm -rf $(APP)
-	mkdir -p $(APP)
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build $(GOFLAGS) -ldflags='-s -w' -o $(APP)/handler ./handler
-	cp host.json $(APP)/
-	for dir in functions/*/; do \
-		name=$$(basename $$dir); mkdir -p $(APP)/$$name; cp $$dir/function.json $(APP)/$$name/; \
-	done
+	go run ./dev/buildapp -out $(APP) -goos $(APP_GOOS) -goarch $(APP_GOARCH)
 
 # The task pane as Static Web Apps serves it: staticwebapp/ without its tests, plus MSAL.js
-# from node_modules (no bundler). The deploy workflow fills manifest.xml and writes config.json
-# in $(PANE). index.html is the pane too: Static Web Apps' upload refuses a folder without a
-# default file (Azure/static-web-apps#232), and the site's root then shows the pane.
+# from node_modules (no bundler). The deploy workflow adds the manifests (go run ./manifest/generate)
+# and writes config.json in $(PANE). index.html is the pane too: Static Web Apps' upload refuses a
+# folder without a default file (Azure/static-web-apps#232), and the site's root then shows the pane.
 pane: node_modules
 	rm -rf $(PANE)
 	mkdir -p $(PANE)/lib
@@ -44,6 +41,11 @@ node_modules: package.json package-lock.json
 # Azurite, the Entra ID and Graph emulators, the handler and the task pane; one URL.
 dev: node_modules
 	go run ./dev/sandbox $(SANDBOX_FLAGS)
+
+# The same against your own tenant: local.settings.json, func start, https://localhost:3000
+# (npm run local; README, "Run it against your tenant").
+local: node_modules
+	go run ./dev/sandbox -tenant
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...

@@ -485,46 +485,6 @@ func TestDeployPackageStepBuildsWhatMakeAppBuilds(t *testing.T) {
 	}
 }
 
-func TestFillManifest(t *testing.T) {
-	requireTools(t, "bash")
-	script, _ := filepath.Abs(filepath.Join(root, "infra/scripts/fill-manifest.sh"))
-	dir := t.TempDir()
-	const id = "0f0e0d0c-0b0a-0908-0706-050403020100"
-	fill := func(args ...string) (string, error) {
-		out, err := exec.Command("bash", append([]string{script}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-
-	in := filepath.Join(dir, "manifest.xml")
-	writeFile(t, in, "<Id>{{CLIENT_ID}}</Id><Resource>{{APP_ID_URI}}</Resource><Url>https://{{DOMAIN}}/taskpane.html</Url>\n")
-	if out, err := fill("--in", in, "--out", filepath.Join(dir, "out.xml"), "--domain", "sea.azurestaticapps.net", "--client-id", id); err != nil {
-		t.Fatalf("fill-manifest: %v\n%s", err, out)
-	}
-	want := "<Id>" + id + "</Id><Resource>api://sea.azurestaticapps.net/" + id + "</Resource><Url>https://sea.azurestaticapps.net/taskpane.html</Url>\n"
-	if got := readFile(t, filepath.Join(dir, "out.xml")); got != want {
-		t.Errorf("filled manifest:\n%s\nwant\n%s", got, want)
-	}
-
-	writeFile(t, filepath.Join(dir, "odd.xml"), "{{DOMAIN}} {{SOMETHING_ELSE}}\n")
-	for _, c := range []struct {
-		name, wantErr string
-		args          []string
-	}{
-		{"missing manifest", "does not exist yet", []string{"--in", filepath.Join(dir, "none.xml"), "--domain", "a.b", "--client-id", id}},
-		{"already filled", "none of the placeholders", []string{"--in", filepath.Join(dir, "out.xml"), "--domain", "a.b", "--client-id", id}},
-		{"unknown placeholder", "{{SOMETHING_ELSE}}", []string{"--in", filepath.Join(dir, "odd.xml"), "--domain", "a.b", "--client-id", id}},
-		{"URL as domain", "is not a host name", []string{"--in", in, "--domain", "https://a.b", "--client-id", id}},
-		{"bad client ID", "is not a GUID", []string{"--in", in, "--domain", "a.b", "--client-id", "x"}},
-	} {
-		if out, err := fill(c.args...); err == nil || !strings.Contains(out, c.wantErr) {
-			t.Errorf("%s: err %v, output %q; want a failure saying %q", c.name, err, out, c.wantErr)
-		}
-	}
-	if got := readFile(t, in); !strings.Contains(got, "{{CLIENT_ID}}") {
-		t.Errorf("a failed run changed its input: %s", got)
-	}
-}
-
 func TestScriptsParse(t *testing.T) {
 	requireTools(t, "bash")
 	scripts, _ := filepath.Glob(filepath.Join(root, "infra/scripts/*.sh"))

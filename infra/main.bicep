@@ -259,7 +259,7 @@ module backendLink 'modules/backendlink.bicep' = if (backendMode == 'linked') {
   }
 }
 
-// What the workflows and infra/scripts/fill-manifest.sh need.
+// What the workflows need (paneConfig also feeds go run ./manifest/generate).
 output resourceGroup string = resourceGroup().name
 output tenantId string = tenant().tenantId
 output backendMode string = backendMode

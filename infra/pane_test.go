@@ -199,7 +199,9 @@ process.stdout.write(seen.join(" "));`
 // The workflow writes config.json from the paneConfig output, and opens the CSP to the
 // Function App's origin in the cross-origin mode only.
 func TestPaneConfigStep(t *testing.T) {
+	requireTools(t, "go", "node")
 	const origin = "https://func-prod-x.azurewebsites.net"
+	const clientID = "0f0e0d0c-0b0a-4908-8706-050403020100"
 	for _, c := range []struct {
 		name, apiBase string
 		wantCSP       string
@@ -214,15 +216,26 @@ func TestPaneConfigStep(t *testing.T) {
 				t.Fatal(err)
 			}
 			writeFile(t, filepath.Join(pane, "staticwebapp.config.json"), readFile(t, filepath.Join(root, "staticwebapp/staticwebapp.config.json")))
-			config := `{"clientId":"c","appIdUri":"api://x/c","authority":"https://login.microsoftonline.com/organizations","graphScopes":["User.Read"],"graphRoutes":["GET /v1.0/me"],"apiBaseUrl":"` + c.apiBase + `"}`
-			if out, err := e.run("paneconfig", "PANE_DIR=build/pane", "PANE_CONFIG="+config); err != nil {
+			config := `{"clientId":"` + clientID + `","appIdUri":"api://sea.azurestaticapps.net/` + clientID + `","authority":"https://login.microsoftonline.com/organizations",` +
+				`"graphScopes":["User.Read","Mail.Read"],"graphRoutes":["GET /v1.0/me","GET /v1.0/me/messages"],"apiBaseUrl":"` + c.apiBase + `"}`
+			if out, err := e.runIn(root, "paneconfig", "PANE_DIR="+pane, "DOMAIN=sea.azurestaticapps.net", "PANE_CONFIG="+config); err != nil {
 				t.Fatalf("%v\n%s", err, out)
 			}
+			// config.json is the deployment's paneConfig, field for field.
 			var got, want any
 			_ = json.Unmarshal([]byte(readFile(t, filepath.Join(pane, "config.json"))), &got)
 			_ = json.Unmarshal([]byte(config), &want)
 			if gb, _ := json.Marshal(got); string(gb) != func() string { b, _ := json.Marshal(want); return string(b) }() {
 				t.Errorf("config.json = %s, want %s", gb, config)
+			}
+			// The manifests name the same registration (and the XML ones its scopes; the
+			// unified manifest's webApplicationInfo has only id and resource).
+			for _, f := range []string{"outlook.xml", "word-excel-powerpoint.xml", "manifest.json"} {
+				m := readFile(t, filepath.Join(pane, f))
+				if !strings.Contains(m, clientID) || !strings.Contains(m, "api://sea.azurestaticapps.net/"+clientID) ||
+					(strings.HasSuffix(f, ".xml") && !strings.Contains(m, "Mail.Read")) {
+					t.Errorf("%s does not name the deployment's registration and scopes", f)
+				}
 			}
 			var swa struct{ GlobalHeaders map[string]string }
 			_ = json.Unmarshal([]byte(readFile(t, filepath.Join(pane, "staticwebapp.config.json"))), &swa)

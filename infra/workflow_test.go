@@ -115,9 +115,14 @@ func (e *stepEnv) fake(name, script string) {
 }
 
 func (e *stepEnv) run(id string, env ...string) (string, error) {
+	return e.runIn(e.dir, id, env...)
+}
+
+// runIn runs the step in dir: the repository's root for a step that runs its tools.
+func (e *stepEnv) runIn(dir, id string, env ...string) (string, error) {
 	script := stepRun(e.t, readFile(e.t, filepath.Join(root, ".github/workflows/deploy.yml")), id)
 	cmd := exec.Command("bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script)
-	cmd.Dir = e.dir
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PATH="+e.bin+":"+os.Getenv("PATH"), "RUNNER_TEMP="+e.tmp, "GITHUB_OUTPUT="+e.out,
 		"GITHUB_RUN_ID=42", "GITHUB_RUN_ATTEMPT=1", "RESOURCE_GROUP=rg-test", "ENVIRONMENT_NAME=prod")
 	cmd.Env = append(cmd.Env, env...)

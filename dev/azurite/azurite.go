@@ -1,7 +1,7 @@
 // Package azurite runs a real Azurite Table service (the npm package the
 // project installs) for tests and the local sandbox, so the token cache is
 // exercised against the same wire protocol as Azure Table Storage rather than
-// a fake of our own.
+// a fake of our own; for the Functions host, blob and queue too.
 //
 // It is a development tool: nothing in handler/ imports it.
 package azurite
@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,8 +37,16 @@ const (
 	AccountKey  = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 
-// Tool is the executable Start runs, as npm installs it under node_modules/.bin.
+// Tool is the program Start runs: the azurite package's table service, or
+// (Options.HostStorage) "azurite", all three services.
 const Tool = "azurite-table"
+
+// The ports UseDevelopmentStorage=true names, Azurite's defaults.
+const (
+	BlobPort  = 10000
+	QueuePort = 10001
+	TablePort = 10002
+)
 
 // ErrNotInstalled means azurite-table was found neither under the module's
 // node_modules nor on PATH.
@@ -62,6 +69,10 @@ type Options struct {
 	// managed identity. Azurite's "basic" check reads the issuer, audience
 	// and lifetime but not the signature. It requires TLS.
 	OAuth bool
+	// HostStorage also runs the blob and queue services, on BlobPort and
+	// QueuePort: the Functions host's AzureWebJobsStorage=UseDevelopmentStorage=true
+	// needs all three (the table then defaults to TablePort).
+	HostStorage bool
 }
 
 // Server is a running Azurite Table service on 127.0.0.1.
@@ -82,7 +93,14 @@ type Server struct {
 // a free loopback port itself, because Azurite reports ":0" rather than the
 // port the kernel gave it.
 func Start(ctx context.Context, opts Options) (*Server, error) {
-	bin, err := findTool()
+	tool := Tool
+	if opts.HostStorage {
+		tool = "azurite"
+		if opts.Port == 0 {
+			opts.Port = TablePort
+		}
+	}
+	bin, err := findTool(tool)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +126,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 }
 
-func start(ctx context.Context, bin string, port int, opts Options) (*Server, error) {
+func start(ctx context.Context, bin []string, port int, opts Options) (*Server, error) {
 	if opts.OAuth && opts.TLS == nil {
 		return nil, errors.New("azurite: OAuth needs TLS")
 	}
-	args := []string{"--disableTelemetry", "--tableHost", "127.0.0.1", "--tablePort", strconv.Itoa(port)}
+	args := append(bin[1:], "--disableTelemetry", "--tableHost", "127.0.0.1", "--tablePort", strconv.Itoa(port))
+	if opts.HostStorage {
+		args = append(args, "--blobHost", "127.0.0.1", "--blobPort", strconv.Itoa(BlobPort),
+			"--queueHost", "127.0.0.1", "--queuePort", strconv.Itoa(QueuePort))
+	}
 	s := &Server{port: port, scheme: "http", persist: opts.Dir != "", done: make(chan struct{})}
 	probe := &http.Client{Timeout: time.Second}
 	if opts.TLS != nil {
@@ -141,7 +163,7 @@ func start(ctx context.Context, bin string, port int, opts Options) (*Server, er
 	if opts.Stdout == nil {
 		args = append(args, "--silent")
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin[0], args...)
 	cmd.Dir = os.TempDir() // never litter the caller's directory
 	var tail tailBuffer    // startup failures are reported with Azurite's last words
 	out := io.Writer(&tail)
@@ -152,7 +174,7 @@ func start(ctx context.Context, bin string, port int, opts Options) (*Server, er
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		os.RemoveAll(s.tempDir)
-		return nil, fmt.Errorf("azurite: starting %s: %w", bin, err)
+		return nil, fmt.Errorf("azurite: starting %s: %w", strings.Join(bin, " "), err)
 	}
 	s.cmd = cmd
 	go func() {
@@ -213,18 +235,14 @@ func (s *Server) ConnectionString() string {
 // It is safe to call more than once.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
-		pgid := s.cmd.Process.Pid
 		if s.persist {
-			_ = syscall.Kill(-pgid, syscall.SIGINT) // Azurite handles SIGINT, not SIGTERM
+			interrupt(s.cmd.Process)
 			select {
 			case <-s.done:
 			case <-time.After(10 * time.Second):
 			}
 		}
-		// Also reaches children that outlived their parent: they share the group.
-		if err := syscall.Kill(-pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
-			s.stopErr = fmt.Errorf("azurite: killing process group %d: %w", pgid, err)
-		}
+		s.stopErr = kill(s.cmd.Process)
 		<-s.done
 		if s.tempDir != "" {
 			os.RemoveAll(s.tempDir)
@@ -260,7 +278,7 @@ func ForTestWith(t testing.TB, opts Options) *Server {
 // requireTool skips or fails t, as ForTest documents, when Azurite is missing.
 func requireTool(t testing.TB) {
 	t.Helper()
-	if _, err := findTool(); err != nil {
+	if _, err := findTool(Tool); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("%v: CI must run the Table Storage tests", err)
 		}
@@ -268,18 +286,26 @@ func requireTool(t testing.TB) {
 	}
 }
 
-// findTool looks for node_modules/.bin/azurite-table in the working directory
-// and its parents up to the module root (the directory holding go.mod), where
-// npm ci puts it; PATH is the fallback for a global install.
-func findTool() (string, error) {
+// findTool finds the azurite package that npm ci installs in node_modules, in
+// the working directory or its parents up to the module root (the directory
+// holding go.mod), and answers node with the script of bin (one of the
+// package's bin entries): node itself, unlike npm's shims, stops when Stop
+// stops it on every OS. PATH is the fallback for a global install.
+func findTool(bin string) ([]string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	for {
-		p := filepath.Join(dir, "node_modules", ".bin", Tool)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			return p, nil
+		pkg := filepath.Join(dir, "node_modules", "azurite")
+		if b, err := os.ReadFile(filepath.Join(pkg, "package.json")); err == nil {
+			var meta struct {
+				Bin map[string]string `json:"bin"`
+			}
+			node, nodeErr := exec.LookPath("node")
+			if json.Unmarshal(b, &meta) == nil && meta.Bin[bin] != "" && nodeErr == nil {
+				return []string{node, filepath.Join(pkg, filepath.FromSlash(meta.Bin[bin]))}, nil
+			}
 		}
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
 			break
@@ -290,10 +316,10 @@ func findTool() (string, error) {
 		}
 		dir = parent
 	}
-	if p, err := exec.LookPath(Tool); err == nil {
-		return p, nil
+	if p, err := exec.LookPath(bin); err == nil {
+		return []string{p}, nil
 	}
-	return "", ErrNotInstalled
+	return nil, ErrNotInstalled
 }
 
 // UnsignedStorageToken is a bearer token that passes Azurite's basic OAuth

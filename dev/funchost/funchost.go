@@ -14,20 +14,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/addinsso/addinsso/dev/capture"
 )
 
-// Build compiles the handler into dir and returns the binary's path.
+// Build compiles the handler for this machine into dir and returns the binary's path.
 func Build(dir string) (string, error) {
 	root, err := ModuleRoot()
 	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "handler")
+	bin := filepath.Join(dir, Exe(runtime.GOOS))
 	cmd := exec.Command("go", "build", "-o", bin, "./handler")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -55,7 +55,7 @@ func ModuleRoot() (string, error) {
 	}
 }
 
-// Handler is a running handler process.
+// Handler is a running handler process, or the Functions host running it.
 type Handler struct {
 	URL     string        // http://127.0.0.1:<port>
 	Started time.Duration // from exec to the first 200 on GET /
@@ -65,8 +65,8 @@ type Handler struct {
 	err     error
 }
 
-// Start runs bin with env (added to a minimal environment: PATH and HOME only,
-// so nothing of the caller's leaks in) and waits until GET / answers 200.
+// Start runs bin with env (added to a minimal environment, baseEnv, so nothing
+// of the caller's leaks in) and waits until GET / answers 200.
 // logs, if not nil, also receives the handler's output.
 func Start(bin string, env map[string]string, logs io.Writer) (*Handler, error) {
 	port, err := FreePort()
@@ -74,11 +74,27 @@ func Start(bin string, env map[string]string, logs io.Writer) (*Handler, error) 
 		return nil, err
 	}
 	cmd := exec.Command(bin)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "FUNCTIONS_CUSTOMHANDLER_PORT=" + strconv.Itoa(port)}
+	cmd.Env = append(baseEnv(), "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port))
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	h := &Handler{URL: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, logs: &capture.Buffer{}, done: make(chan struct{})}
+	return run(cmd, fmt.Sprintf("http://127.0.0.1:%d", port), logs, 10*time.Second)
+}
+
+// StartHost runs the real Functions host, `func start` of Azure Functions
+// Core Tools, in the app directory dir (its script root, where Core Tools
+// reads local.settings.json) and waits until the host answers GET / on port:
+// the first run downloads the extension bundle host.json names, hence the
+// generous limit.
+func StartHost(funcBin, dir string, port int, logs io.Writer) (*Handler, error) {
+	cmd := exec.Command(funcBin, "start", "--port", strconv.Itoa(port))
+	cmd.Dir = dir
+	return run(cmd, fmt.Sprintf("http://localhost:%d", port), logs, 3*time.Minute)
+}
+
+// run starts cmd and waits until url answers GET / with 200.
+func run(cmd *exec.Cmd, url string, logs io.Writer, limit time.Duration) (*Handler, error) {
+	h := &Handler{URL: url, cmd: cmd, logs: &capture.Buffer{}, done: make(chan struct{})}
 	var out io.Writer = h.logs
 	if logs != nil {
 		out = io.MultiWriter(h.logs, logs)
@@ -90,9 +106,9 @@ func Start(bin string, env map[string]string, logs io.Writer) (*Handler, error) 
 		return nil, err
 	}
 	go func() { h.err = cmd.Wait(); close(h.done) }()
-	if err := h.waitReady(start, 10*time.Second); err != nil {
+	if err := h.waitReady(start, limit); err != nil {
 		h.Stop()
-		return nil, fmt.Errorf("%w\nhandler output:\n%s", err, h.Logs())
+		return nil, fmt.Errorf("%w\noutput:\n%s", err, h.Logs())
 	}
 	return h, nil
 }
@@ -103,7 +119,7 @@ func (h *Handler) waitReady(start time.Time, limit time.Duration) error {
 	for time.Since(start) < limit {
 		select {
 		case <-h.done:
-			return fmt.Errorf("handler exited before answering the ping: %v", h.err)
+			return fmt.Errorf("%s exited before answering the ping: %v", filepath.Base(h.cmd.Path), h.err)
 		default:
 		}
 		resp, err := client.Get(h.URL + "/")
@@ -116,7 +132,7 @@ func (h *Handler) waitReady(start time.Time, limit time.Duration) error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-	return errors.New("handler did not answer GET / in time")
+	return fmt.Errorf("%s did not answer GET / within %s", filepath.Base(h.cmd.Path), limit)
 }
 
 // Alive reports whether the process is still running.
@@ -137,11 +153,11 @@ func (h *Handler) Stop() {
 	if !h.Alive() {
 		return
 	}
-	_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGTERM)
+	terminate(h.cmd.Process)
 	select {
 	case <-h.done:
 	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-h.cmd.Process.Pid, syscall.SIGKILL)
+		kill(h.cmd.Process)
 		<-h.done
 	}
 }
@@ -160,6 +176,16 @@ func Run(ctx context.Context, bin string, env map[string]string) (int, string, e
 		return exit.ExitCode(), string(out), nil
 	}
 	return 0, string(out), err
+}
+
+// baseEnv is PATH and HOME, and on Windows SYSTEMROOT, without which a Go
+// program cannot open a socket there.
+func baseEnv() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if v := os.Getenv("SYSTEMROOT"); v != "" {
+		env = append(env, "SYSTEMROOT="+v)
+	}
+	return env
 }
 
 // FreePort asks the kernel for a free loopback port.

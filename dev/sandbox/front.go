@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -13,13 +14,59 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/addinsso/addinsso/manifest"
 )
 
 // apiTimeout is Static Web Apps' limit for a request to the linked backend.
 const apiTimeout = 45 * time.Second
 
-// routes is the front server: Static Web Apps' part (the pane's files under
-// staticwebapp.config.json's rules, /api/* to the linked backend) plus the
+// front is Static Web Apps' part, one for the emulators' sandbox and the
+// run against a tenant: the pane's files under staticwebapp.config.json's
+// rules, config.json, and /api/* to the linked backend (the Functions host).
+type front struct {
+	paneDir  string // staticwebapp/
+	msalFile string // MSAL.js, where `make pane` copies it from
+	backend  string // the Functions host (or the handler) the platform forwards /api to
+	config   func() map[string]any
+	log      *prefixer
+}
+
+func newFront(root, backend string, log *prefixer, config func() map[string]any) *front {
+	return &front{
+		paneDir:  filepath.Join(root, "staticwebapp"),
+		msalFile: filepath.Join(root, "node_modules", "@azure", "msal-browser", "lib", "msal-browser.min.js"),
+		backend:  backend,
+		config:   config,
+		log:      log,
+	}
+}
+
+// listen opens the front server's port, on loopback only: the sandbox mints
+// tokens for anyone who asks, and a developer's machine is no server.
+func listen(addr string) (net.Listener, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("-addr %s: the front server listens on loopback only", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("front server: %w (is another run using the port? choose another with -port)", err)
+	}
+	return ln, nil
+}
+
+// mount adds the front server's routes to mux.
+func (f *front) mount(mux *http.ServeMux) {
+	mux.Handle("/api/", f.apiProxy())
+	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, f.config()) })
+	mux.HandleFunc("GET /lib/msal-browser.min.js", func(w http.ResponseWriter, r *http.Request) {
+		f.serveFile(w, r, f.msalFile) // where `make pane` copies it for Static Web Apps
+	})
+	mux.HandleFunc("/", f.static)
+}
+
+// routes is the sandbox's front server: Static Web Apps' part plus the
 // sandbox-only /.sandbox/* endpoints, which Static Web Apps answers with 404.
 func (s *Sandbox) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -28,21 +75,15 @@ func (s *Sandbox) routes() http.Handler {
 	mux.HandleFunc("POST /.sandbox/signin", s.sandboxSignIn)
 	mux.HandleFunc("POST /.sandbox/consent", s.sandboxConsent)
 	mux.HandleFunc("/.sandbox/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
-	mux.Handle("/api/", s.apiProxy())
-	mux.HandleFunc("GET /config.json", s.paneConfig)
-	mux.HandleFunc("GET /lib/msal-browser.min.js", func(w http.ResponseWriter, r *http.Request) {
-		// Where `make pane` copies it for Static Web Apps; the sandbox pane does not need it.
-		s.serveFile(w, r, s.msalFile)
-	})
-	mux.HandleFunc("/", s.static)
+	s.front.mount(mux)
 	return mux
 }
 
 // apiProxy forwards /api/* to the handler as Static Web Apps' linked backend
 // does: the platform puts its own token in Authorization (so the pane must send
 // X-Addin-Authorization) and gives the backend 45 seconds.
-func (s *Sandbox) apiProxy() http.Handler {
-	target, _ := url.Parse(s.handler.URL)
+func (f *front) apiProxy() http.Handler {
+	target, _ := url.Parse(f.backend)
 	platformToken := "Bearer " + strings.TrimRight(randomBase64(48), "=")
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
@@ -51,7 +92,7 @@ func (s *Sandbox) apiProxy() http.Handler {
 			pr.Out.Header.Set("Authorization", platformToken)
 		},
 		ModifyResponse: func(resp *http.Response) error {
-			s.applyRoutes(resp.Header, resp.Request.URL.Path) // headers staticwebapp.config.json sets on /api/*
+			f.applyRoutes(resp.Header, resp.Request.URL.Path) // headers staticwebapp.config.json sets on /api/*
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -70,7 +111,7 @@ func (s *Sandbox) apiProxy() http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		proxy.ServeHTTP(rec, r.WithContext(ctx))
 		// The path only: a query may name a user's data, and no header is ever logged.
-		s.log.printf("swa", "%s %s → %d (%d ms)", r.Method, r.URL.Path, rec.status, time.Since(start).Milliseconds())
+		f.log.printf("swa", "%s %s → %d (%d ms)", r.Method, r.URL.Path, rec.status, time.Since(start).Milliseconds())
 	})
 }
 
@@ -101,8 +142,8 @@ type swaConfig struct {
 }
 
 // swa reads staticwebapp.config.json on each request, so edits show at once.
-func (s *Sandbox) swa() (*swaConfig, error) {
-	b, err := os.ReadFile(filepath.Join(s.paneDir, "staticwebapp.config.json"))
+func (f *front) swa() (*swaConfig, error) {
+	b, err := os.ReadFile(filepath.Join(f.paneDir, "staticwebapp.config.json"))
 	if err != nil {
 		return nil, err
 	}
@@ -115,10 +156,10 @@ func (s *Sandbox) swa() (*swaConfig, error) {
 
 // applyRoutes sets the global headers and those of the first route matching
 // urlPath (route headers win), and reports the route's status code (0 when none).
-func (s *Sandbox) applyRoutes(h http.Header, urlPath string) int {
-	c, err := s.swa()
+func (f *front) applyRoutes(h http.Header, urlPath string) int {
+	c, err := f.swa()
 	if err != nil {
-		s.log.printf("sandbox", "%v", err)
+		f.log.printf("sandbox", "%v", err)
 		return http.StatusInternalServerError
 	}
 	for k, v := range c.GlobalHeaders {
@@ -137,12 +178,12 @@ func (s *Sandbox) applyRoutes(h http.Header, urlPath string) int {
 
 // static serves the pane's files with Static Web Apps' rules: route status
 // codes, then the file, then the navigation fallback unless excluded.
-func (s *Sandbox) static(w http.ResponseWriter, r *http.Request) {
+func (f *front) static(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if status := s.applyRoutes(w.Header(), r.URL.Path); status >= 400 {
+	if status := f.applyRoutes(w.Header(), r.URL.Path); status >= 400 {
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
@@ -150,12 +191,12 @@ func (s *Sandbox) static(w http.ResponseWriter, r *http.Request) {
 	if p == "/" {
 		p = "/index.html"
 	}
-	file := filepath.Join(s.paneDir, filepath.FromSlash(p))
+	file := filepath.Join(f.paneDir, filepath.FromSlash(p))
 	if fi, err := os.Stat(file); err == nil && !fi.IsDir() && !strings.Contains(p, "/.") {
-		s.serveFile(w, r, file)
+		f.serveFile(w, r, file)
 		return
 	}
-	c, err := s.swa()
+	c, err := f.swa()
 	if err != nil || c.NavigationFallback.Rewrite == "" {
 		http.NotFound(w, r)
 		return
@@ -166,22 +207,22 @@ func (s *Sandbox) static(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.serveFile(w, r, filepath.Join(s.paneDir, filepath.FromSlash(c.NavigationFallback.Rewrite)))
+	f.serveFile(w, r, filepath.Join(f.paneDir, filepath.FromSlash(c.NavigationFallback.Rewrite)))
 }
 
-func (s *Sandbox) serveFile(w http.ResponseWriter, r *http.Request, file string) {
-	f, err := os.Open(file)
+func (f *front) serveFile(w http.ResponseWriter, r *http.Request, file string) {
+	fd, err := os.Open(file)
 	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
-	defer f.Close()
-	fi, err := f.Stat()
+	defer fd.Close()
+	fi, err := fd.Stat()
 	if err != nil {
 		http.NotFound(w, r)
 		return
 	}
-	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+	http.ServeContent(w, r, fi.Name(), fi.ModTime(), fd)
 }
 
 // routeMatch follows Static Web Apps' route patterns: exact, a trailing
@@ -205,18 +246,12 @@ func routeMatch(pattern, p string) bool {
 	return p == pattern
 }
 
-// paneConfig is config.json as the deploy script would fill it, for the sandbox's emulators.
-func (s *Sandbox) paneConfig(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.paneSettings())
-}
-
+// paneSettings is config.json as the manifest generator writes it, for the sandbox's emulators.
 func (s *Sandbox) paneSettings() map[string]any {
-	return map[string]any{
-		"clientId":    clientID,
-		"appIdUri":    s.appIDURI,
-		"authority":   s.entra.URL + "/organizations",
-		"graphScopes": strings.Fields(graphScopes),
-	}
+	return manifest.PaneConfig(manifest.Settings{
+		Domain: s.domain, ClientID: clientID, AppIDURI: s.appIDURI,
+		GraphScopes: manifest.Scopes(graphScopes), Authority: s.entra.URL + "/organizations",
+	})
 }
 
 // sandboxConfig tells the pane it runs under the sandbox: the dev users, their

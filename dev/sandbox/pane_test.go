@@ -2,91 +2,12 @@ package main
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 )
-
-// TestManifest checks staticwebapp/manifest.xml: well-formed, on the
-// deployment's domain only, and with WebApplicationInfo as legacy SSO needs it
-// (last child of VersionOverrides; Resource the App ID URI).
-func TestManifest(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "staticwebapp", "manifest.xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	type element struct {
-		XMLName  xml.Name
-		Attrs    []xml.Attr `xml:",any,attr"`
-		Text     string     `xml:",chardata"`
-		Children []element  `xml:",any"`
-	}
-	var root element
-	if err := xml.Unmarshal(b, &root); err != nil {
-		t.Fatalf("manifest.xml is not well-formed: %v", err)
-	}
-	if root.XMLName.Local != "OfficeApp" {
-		t.Fatalf("root is %s", root.XMLName.Local)
-	}
-
-	var infos []element
-	var walk func(e element, parent *element, last bool)
-	walk = func(e element, parent *element, last bool) {
-		if e.XMLName.Local == "WebApplicationInfo" {
-			if parent == nil || parent.XMLName.Local != "VersionOverrides" || !last {
-				t.Errorf("WebApplicationInfo must be the last child of a VersionOverrides")
-			}
-			infos = append(infos, e)
-		}
-		for i, c := range e.Children {
-			walk(c, &e, i == len(e.Children)-1)
-		}
-	}
-	walk(root, nil, true)
-	if len(infos) != 1 {
-		t.Fatalf("want one WebApplicationInfo, found %d", len(infos))
-	}
-	got := map[string]string{}
-	var scopes []string
-	for _, c := range infos[0].Children {
-		got[c.XMLName.Local] = strings.TrimSpace(c.Text)
-		if c.XMLName.Local == "Scopes" {
-			for _, s := range c.Children {
-				scopes = append(scopes, strings.TrimSpace(s.Text))
-			}
-		}
-	}
-	if got["Id"] != "{{CLIENT_ID}}" || got["Resource"] != "{{APP_ID_URI}}" {
-		t.Errorf("WebApplicationInfo Id %q Resource %q, want the {{CLIENT_ID}} and {{APP_ID_URI}} placeholders", got["Id"], got["Resource"])
-	}
-	for _, want := range []string{"User.Read", "profile", "openid"} {
-		if !strings.Contains(" "+strings.Join(scopes, " ")+" ", " "+want+" ") {
-			t.Errorf("WebApplicationInfo Scopes %v lack %s", scopes, want)
-		}
-	}
-
-	// Every URL is on the deployment's domain, except Entra's in AppDomains and the support link.
-	for _, u := range regexp.MustCompile(`https://[^"<\s]+`).FindAllString(string(b), -1) {
-		switch {
-		case strings.HasPrefix(u, "https://{{DOMAIN}}/"), u == "https://{{DOMAIN}}",
-			u == "https://login.microsoftonline.com", u == "https://github.com/addinsso/addinsso":
-		default:
-			t.Errorf("manifest URL %s is not on https://{{DOMAIN}}", u)
-		}
-	}
-	if !strings.Contains(string(b), "brk-multihub://{{DOMAIN}}") {
-		t.Error("the manifest's comment should name NAA's brk-multihub://{{DOMAIN}} redirect")
-	}
-	// Icons the manifest names must ship.
-	for _, m := range regexp.MustCompile(`https://\{\{DOMAIN\}\}/(assets/[^"]+)`).FindAllStringSubmatch(string(b), -1) {
-		if !exists(filepath.Join(moduleRoot(t), "staticwebapp", filepath.FromSlash(m[1]))) {
-			t.Errorf("manifest names %s, which staticwebapp/ does not have", m[1])
-		}
-	}
-}
 
 // TestPaneFiles checks what Static Web Apps will serve: the config parses and
 // its CSP allows exactly what the pane loads; every local script and

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -42,19 +44,20 @@ type Options struct {
 	Log io.Writer
 	// Verbose adds Azurite's access log.
 	Verbose bool
+	// HTTPS serves the pane over https with a certificate of the run's test CA
+	// (the emulators' own), as Office requires of a real pane.
+	HTTPS bool
 }
 
 // Sandbox is a running local deployment: emulators, Azurite, the handler
 // binary started as the Functions host starts it, and the front server.
 type Sandbox struct {
-	URL string // http://localhost:<port>/taskpane.html, the one URL to open
+	URL string // http(s)://localhost:<port>/taskpane.html, the one URL to open
 
 	opts     Options
 	log      *prefixer
 	runDir   string
-	paneDir  string
-	msalFile string
-	origin   string // http://localhost:<port>
+	domain   string // localhost:<port>
 	appIDURI string
 
 	ca      *testca.CA
@@ -62,7 +65,8 @@ type Sandbox struct {
 	graph   *graph.Server
 	azurite *azurite.Server
 	handler *funchost.Handler
-	front   *http.Server
+	front   *front
+	server  *http.Server
 	ln      net.Listener
 
 	mu         sync.Mutex
@@ -97,8 +101,6 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 	s = &Sandbox{
 		opts:       opts,
 		log:        newPrefixer(opts.Log),
-		paneDir:    filepath.Join(opts.Root, "staticwebapp"),
-		msalFile:   filepath.Join(opts.Root, "node_modules", "@azure", "msal-browser", "lib", "msal-browser.min.js"),
 		sessions:   map[string]*session{},
 		graphMarks: map[string]int64{},
 		revoking:   map[string]bool{},
@@ -112,17 +114,12 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 
 	// The front server listens first: its port is part of the App ID URI
 	// (api://localhost:<port>/<client id>), as the add-in's domain is in production.
-	host, _, _ := net.SplitHostPort(opts.Addr)
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return s, fmt.Errorf("-addr %s: the sandbox mints tokens for anyone who asks, so it listens on loopback only", opts.Addr)
+	if s.ln, err = listen(opts.Addr); err != nil {
+		return s, err
 	}
-	if s.ln, err = net.Listen("tcp", opts.Addr); err != nil {
-		return s, fmt.Errorf("front server: %w (is another sandbox running? choose another port with -port)", err)
-	}
-	port := s.ln.Addr().(*net.TCPAddr).Port
-	s.origin = fmt.Sprintf("http://localhost:%d", port)
-	s.URL = s.origin + "/taskpane.html"
-	s.appIDURI = fmt.Sprintf("api://localhost:%d/%s", port, clientID)
+	s.domain = fmt.Sprintf("localhost:%d", s.ln.Addr().(*net.TCPAddr).Port)
+	s.URL = "http://" + s.domain + "/taskpane.html"
+	s.appIDURI = "api://" + s.domain + "/" + clientID
 
 	if err = os.MkdirAll(opts.WorkDir, 0o755); err != nil {
 		return s, err
@@ -172,9 +169,9 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 		s.log.printf("sandbox", "Azurite (Table Storage) on 127.0.0.1:%d", s.azurite.Port())
 	}
 
-	s.log.printf("sandbox", "building the handler…")
-	bin, err := funchost.Build(s.runDir)
-	if err != nil {
+	s.log.printf("sandbox", "building the app for %s/%s…", runtime.GOOS, runtime.GOARCH)
+	appDir := filepath.Join(s.runDir, "app")
+	if err = funchost.BuildApp(opts.Root, appDir, runtime.GOOS, runtime.GOARCH); err != nil {
 		return s, err
 	}
 	// The settings config.Settings lists, pointing at the emulators. The
@@ -198,7 +195,7 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 	if tokenCache != "" {
 		env["TOKEN_CACHE_ENCRYPTION_KEY"] = "sandbox1:" + randomBase64(32)
 	}
-	if s.handler, err = funchost.Start(bin, env, s.log.writer("handler")); err != nil {
+	if s.handler, err = funchost.Start(filepath.Join(appDir, funchost.Exe(runtime.GOOS)), env, s.log.writer("handler")); err != nil {
 		return s, err
 	}
 	s.log.printf("sandbox", "handler on %s (ready in %s)", s.handler.URL, s.handler.Started.Round(time.Millisecond))
@@ -206,16 +203,25 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 	for _, u := range devUsers {
 		s.signIn(u)
 	}
-	s.front = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second}
-	go s.front.Serve(s.ln)
+	s.front = newFront(opts.Root, s.handler.URL, s.log, s.paneSettings)
+	s.server = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(s.log.writer("swa"), "", 0)}
+	if opts.HTTPS {
+		if s.server.TLSConfig, err = s.ca.ServerConfig(); err != nil {
+			return s, err
+		}
+		s.URL = "https://" + s.domain + "/taskpane.html"
+		go s.server.ServeTLS(s.ln, "", "")
+	} else {
+		go s.server.Serve(s.ln)
+	}
 	return s, nil
 }
 
 // Close stops everything Start started, children first, and removes the run's directory.
 func (s *Sandbox) Close() {
-	if s.front != nil {
+	if s.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_ = s.front.Shutdown(ctx)
+		_ = s.server.Shutdown(ctx)
 		cancel()
 	} else if s.ln != nil {
 		s.ln.Close()
