@@ -8,7 +8,8 @@
 // @odata.nextLink, a JPEG /me/photo/$value (or 404 for a user without one),
 // drive item downloads as a 302 to a pre-authenticated URL on a second host
 // (download.go), and JSON batching (batch.go). Every route is served under
-// both /v1.0 and /beta.
+// both /v1.0 and /beta. For dev/doctor it also serves an app registration's
+// directory objects, read-only, from a fixture (directory.go, /v1.0 only).
 //
 // It answers from the Graph token it receives: the token must be one the Entra
 // ID emulator signed (verify is entra.Server.VerifyIssued), for Graph's
