@@ -92,24 +92,28 @@ func explainToken(cfg *config.Config, raw string, now time.Time) (*explanation, 
 	// Check's answer now, and, for an expired token, what it would have been
 	// before it expired: the rest of the rules still explain a failure.
 	id, err := v.Check(raw, now)
-	if p, ok := errors.AsType[*problem.Error](err); ok && p.Code == problem.TokenExpired {
-		e.Answer, e.Detail = string(p.Code), p.Detail
+	failure, _ := errors.AsType[*problem.Error](err)
+	switch {
+	case failure != nil && failure.Code == problem.TokenExpired:
+		e.Answer, e.Detail = string(failure.Code), failure.Detail
 		id, err = v.Check(raw, exp.Add(-time.Second))
-		if err != nil {
-			p, _ := errors.AsType[*problem.Error](err)
-			e.Detail += " Before it expired: " + describe(p, err)
+		if failure, _ = errors.AsType[*problem.Error](err); err != nil {
+			e.Detail += " Before it expired: " + describe(failure, err)
 		}
-	} else if err != nil {
-		p, _ := errors.AsType[*problem.Error](err)
-		e.Answer, e.Detail = answer(p), describe(p, err)
-	} else {
+	case err != nil:
+		e.Answer, e.Detail = answer(failure), describe(failure, err)
+	default:
 		e.Answer, e.Detail = "accepted", "validate accepts it, if Entra signed it (not checked offline)"
 	}
 	mfaNote := "ADDIN_MFA_POLICY=" + policyString(cfg.MFA)
-	if id != nil {
+	mfaFailed := failure != nil && slices.Contains([]problem.Code{problem.MFAMissing, problem.MFARequired, problem.ServerMisconfigured}, failure.Code)
+	switch {
+	case id != nil:
 		mfaNote += ": mfa " + string(id.MFA) + ", " + id.MFAEvidence
+	case !mfaFailed:
+		mfaNote += ": not reached, validate stops at the first failure"
 	}
-	add("amr/acrs", fmt.Sprintf("amr %v, acrs %v", orNone(c.AMR), orNone(c.ACRS)), id != nil || e.Answer == string(problem.TokenExpired), mfaNote)
+	add("amr/acrs", fmt.Sprintf("amr %v, acrs %v", orNone(c.AMR), orNone(c.ACRS)), !mfaFailed, mfaNote)
 	return e, nil
 }
 
