@@ -9,7 +9,7 @@ APP_GOARCH ?= amd64
 PANE     := build/pane
 FUZZTIME ?= 30s
 
-.PHONY: app pane test vet dev local bench load fuzz clean
+.PHONY: app pane test vet dev local doctor bench load fuzz clean
 
 app:
 	go run ./dev/buildapp -out $(APP) -goos $(APP_GOOS) -goarch $(APP_GOARCH)
@@ -46,6 +46,11 @@ dev: node_modules
 # (npm run local; README, "Run it against your tenant").
 local: node_modules
 	go run ./dev/sandbox -tenant
+
+# Settings, manifests and the app registration (through Graph, signed in with az login)
+# checked for what makes Office answer 13xxx; DOCTOR_FLAGS=-json for CI, -offline without Graph.
+doctor:
+	go run ./dev/doctor $(DOCTOR_FLAGS)
 
 bench:
 	go test -run '^$$' -bench . -benchmem ./...

@@ -8,7 +8,8 @@
 // @odata.nextLink, a JPEG /me/photo/$value (or 404 for a user without one),
 // drive item downloads as a 302 to a pre-authenticated URL on a second host
 // (download.go), and JSON batching (batch.go). Every route is served under
-// both /v1.0 and /beta.
+// both /v1.0 and /beta. For dev/doctor it also serves an app registration's
+// directory objects, read-only, from a fixture (directory.go, /v1.0 only).
 //
 // It answers from the Graph token it receives: the token must be one the Entra
 // ID emulator signed (verify is entra.Server.VerifyIssued), for Graph's
@@ -79,13 +80,14 @@ type Server struct {
 	verify func(string) (map[string]any, error)
 	mux    *http.ServeMux
 
-	mu      sync.Mutex
-	revoked map[string]int64 // oid -> unix time of RevokeSessions
-	hooks   map[string][]hook
-	scripts map[string][]Failure
-	last    map[string]Request
-	noPhoto map[string]bool
-	carried map[string]carry // download nonce -> Stall and Cut scripted for the /content request
+	mu        sync.Mutex
+	revoked   map[string]int64 // oid -> unix time of RevokeSessions
+	hooks     map[string][]hook
+	scripts   map[string][]Failure
+	last      map[string]Request
+	noPhoto   map[string]bool
+	carried   map[string]carry // download nonce -> Stall and Cut scripted for the /content request
+	directory Directory        // directory.go
 
 	tempauthKey []byte
 	lifetime    atomic.Int64 // of download URLs, in nanoseconds
@@ -446,11 +448,15 @@ func (s *Server) routes() {
 		s.handle("GET "+v+"/me/drive/items/{id}/content", filesRead, "accessDenied", (*call).download)
 		s.handle("PUT "+v+"/me/drive/items/{id}/content", filesWrite, "accessDenied", (*call).upload)
 	}
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		c := r.Context().Value(ctxKey{}).(*call)
-		segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-		c.error(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segs[len(segs)-1]))
-	})
+	s.directoryRoutes()
+	s.mux.HandleFunc("/", noSegment)
+}
+
+// noSegment is Graph's answer to a path it does not serve.
+func noSegment(w http.ResponseWriter, r *http.Request) {
+	c := r.Context().Value(ctxKey{}).(*call)
+	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	c.error(w, http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", segs[len(segs)-1]))
 }
 
 // versions are the API versions every route is served under.
@@ -466,7 +472,12 @@ func (c *call) base(r *http.Request) string {
 // handle serves pattern to tokens carrying any of scopes; without one Graph
 // answers 403 with the workload's own error code.
 func (s *Server) handle(pattern string, scopes []string, deniedCode string, h func(*call, http.ResponseWriter, *http.Request)) {
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc(pattern, guard(scopes, deniedCode, h))
+}
+
+// guard serves h to tokens carrying any of scopes (see handle).
+func guard(scopes []string, deniedCode string, h func(*call, http.ResponseWriter, *http.Request)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		c := r.Context().Value(ctxKey{}).(*call)
 		if !slices.ContainsFunc(scopes, func(sc string) bool { return slices.Contains(c.user.scopes, sc) }) {
 			msg := "Access is denied. Check credentials and try again."
@@ -483,7 +494,7 @@ func (s *Server) handle(pattern string, scopes []string, deniedCode string, h fu
 			w = &cutWriter{ResponseWriter: w, left: c.cut}
 		}
 		h(c, w, r)
-	})
+	}
 }
 
 // fail writes a scripted failure in Graph's format.

@@ -214,46 +214,11 @@ func (v *Verifier) Warm() {
 
 func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Identity, time.Time, error) {
 	var none time.Time
-	encHeader, rest, ok1 := strings.Cut(raw, ".")
-	encPayload, encSig, ok2 := strings.Cut(rest, ".")
-	if !ok1 || !ok2 || strings.Contains(encSig, ".") || encHeader == "" || encPayload == "" {
-		return nil, none, invalid("The token is not a compact JWS (header.payload.signature).")
-	}
-	if encSig == "" {
-		return nil, none, invalid("The token is unsigned.")
-	}
-	if len(encHeader) > maxHeaderBytes {
-		return nil, none, invalid("The token header is larger than %d bytes.", maxHeaderBytes)
-	}
-	h, err := members(encHeader, headerNames)
-	if errors.Is(err, errTooManyMembers) {
-		return nil, none, invalid("The token header has more than %d parameters.", maxMembers)
-	}
-	if dup, ok := errors.AsType[*duplicateError](err); ok {
-		return nil, none, invalid("The token header names %q twice; header parameter names are case-sensitive and each may appear once.", dup.name)
-	}
+	kid, c, err := parse(raw)
 	if err != nil {
-		return nil, none, invalid("The token header is not base64url JSON.")
+		return nil, none, err
 	}
-	kid, err := checkHeader(h)
-	if err != nil {
-		return nil, none, invalid("The token header is refused: %v.", err)
-	}
-	m, err := members(encPayload, claimNames)
-	if errors.Is(err, errTooManyMembers) {
-		return nil, none, invalid("The token has more than %d claims; Entra ID's access tokens have a few dozen.", maxMembers)
-	}
-	if dup, ok := errors.AsType[*duplicateError](err); ok {
-		return nil, none, invalid("The token names claim %q twice; claim names are case-sensitive and each may appear once.", dup.name)
-	}
-	var c claims
-	if err == nil {
-		err = decodeFields(m, claimFields, &c)
-	}
-	if err != nil {
-		return nil, none, invalid("The token payload is not base64url JSON with Entra's claim types.")
-	}
-	if err := v.checkClaims(&c, now); err != nil {
+	if err := v.checkClaims(c, now); err != nil {
 		return nil, none, err
 	}
 
@@ -283,10 +248,55 @@ func (v *Verifier) verify(ctx context.Context, raw string, now time.Time) (*Iden
 		return nil, none, invalid("The token's signature does not verify.")
 	}
 
-	if err := v.checkPolicy(&c); err != nil {
+	if err := v.checkPolicy(c); err != nil {
 		return nil, none, err
 	}
 	return c.identity(v.cfg.MFA), c.Exp.Time, nil
+}
+
+// parse reads raw's shape, JOSE header and claims, refusing what Verify
+// refuses before any check of their values; it returns the kid and the claims.
+func parse(raw string) (kid string, c *claims, err error) {
+	encHeader, rest, ok1 := strings.Cut(raw, ".")
+	encPayload, encSig, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 || strings.Contains(encSig, ".") || encHeader == "" || encPayload == "" {
+		return "", nil, invalid("The token is not a compact JWS (header.payload.signature).")
+	}
+	if encSig == "" {
+		return "", nil, invalid("The token is unsigned.")
+	}
+	if len(encHeader) > maxHeaderBytes {
+		return "", nil, invalid("The token header is larger than %d bytes.", maxHeaderBytes)
+	}
+	h, err := members(encHeader, headerNames)
+	if errors.Is(err, errTooManyMembers) {
+		return "", nil, invalid("The token header has more than %d parameters.", maxMembers)
+	}
+	if dup, ok := errors.AsType[*duplicateError](err); ok {
+		return "", nil, invalid("The token header names %q twice; header parameter names are case-sensitive and each may appear once.", dup.name)
+	}
+	if err != nil {
+		return "", nil, invalid("The token header is not base64url JSON.")
+	}
+	kid, err = checkHeader(h)
+	if err != nil {
+		return "", nil, invalid("The token header is refused: %v.", err)
+	}
+	m, err := members(encPayload, claimNames)
+	if errors.Is(err, errTooManyMembers) {
+		return "", nil, invalid("The token has more than %d claims; Entra ID's access tokens have a few dozen.", maxMembers)
+	}
+	if dup, ok := errors.AsType[*duplicateError](err); ok {
+		return "", nil, invalid("The token names claim %q twice; claim names are case-sensitive and each may appear once.", dup.name)
+	}
+	var cl claims
+	if err == nil {
+		err = decodeFields(m, claimFields, &cl)
+	}
+	if err != nil {
+		return "", nil, invalid("The token payload is not base64url JSON with Entra's claim types.")
+	}
+	return kid, &cl, nil
 }
 
 // checkHeader refuses every header that could make us trust a key the token
