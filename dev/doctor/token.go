@@ -91,12 +91,12 @@ func explainToken(cfg *config.Config, raw string, now time.Time) (*explanation, 
 
 	// Check's answer now, and, for an expired token, what it would have been
 	// before it expired: the rest of the rules still explain a failure.
-	id, err := v.Check(raw, now)
+	id, err := v.Explain(raw, now)
 	failure, _ := errors.AsType[*problem.Error](err)
 	switch {
 	case failure != nil && failure.Code == problem.TokenExpired:
 		e.Answer, e.Detail = string(failure.Code), failure.Detail
-		id, err = v.Check(raw, exp.Add(-time.Second))
+		id, err = v.Explain(raw, exp.Add(-time.Second))
 		if failure, _ = errors.AsType[*problem.Error](err); err != nil {
 			e.Detail += " Before it expired: " + describe(failure, err)
 		}

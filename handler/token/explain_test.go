@@ -11,9 +11,9 @@ import (
 	"github.com/addinsso/addinsso/handler/problem"
 )
 
-// Check answers as Verify does for every rule it applies, and calls no one:
+// Explain answers as Verify does for every rule it applies, and calls no one:
 // its Verifier's authority is a closed port, so a fetch would fail the check.
-func TestCheck(t *testing.T) {
+func TestExplain(t *testing.T) {
 	amr := baseConfig()
 	amr.MFA = config.MFAPolicy{Mode: config.MFAAMR}
 	good := issue(alice, entra.Token{})
@@ -34,20 +34,20 @@ func TestCheck(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			offline := c.cfg
 			offline.AuthorityHost = "https://127.0.0.1:1"
-			_, err := New(offline, baseOptions()).Check(c.tok, time.Now())
+			_, err := New(offline, baseOptions()).Explain(c.tok, time.Now())
 			if got := code(err); got != c.want {
-				t.Fatalf("Check: %v, want %q", err, c.want)
+				t.Fatalf("Explain: %v, want %q", err, c.want)
 			}
 			_, err = New(c.cfg, baseOptions()).Verify(context.Background(), c.tok)
 			if got := code(err); got != c.want {
-				t.Errorf("Verify answers %v where Check answers %q", err, c.want)
+				t.Errorf("Verify answers %v where Explain answers %q", err, c.want)
 			}
 		})
 	}
-	// What Check does not verify: the signature.
+	// What Explain does not verify: the signature.
 	forged := good[:len(good)-4] + "AAAA"
-	if _, err := New(baseConfig(), baseOptions()).Check(forged, time.Now()); err != nil {
-		t.Errorf("Check of a forged signature: %v; it cannot tell, and must not pretend to", err)
+	if _, err := New(baseConfig(), baseOptions()).Explain(forged, time.Now()); err != nil {
+		t.Errorf("Explain of a forged signature: %v; it cannot tell, and must not pretend to", err)
 	}
 }
 
