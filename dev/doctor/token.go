@@ -16,7 +16,7 @@ import (
 )
 
 // explanation is doctor --token's answer: each claim that decides, and what
-// /api/validate will answer, by handler/token's own rules (Verifier.Check).
+// /api/validate will answer, by handler/token's own rules (Verifier.Explain).
 type explanation struct {
 	Lines  []line `json:"lines"`
 	Answer string `json:"answer"` // a problem code, or "accepted"
@@ -30,7 +30,7 @@ type line struct {
 	Note  string `json:"note,omitempty"`
 }
 
-// shown are the claims the explanation quotes; the rules are Check's.
+// shown are the claims the explanation quotes; the rules are Explain's.
 type shown struct {
 	Iss   string   `json:"iss"`
 	Aud   any      `json:"aud"`
@@ -89,7 +89,7 @@ func explainToken(cfg *config.Config, raw string, now time.Time) (*explanation, 
 	add(claim, client, slices.Contains(cfg.AllowedClientApps, strings.ToLower(client)), clientName(cfg, client)+"; must be in ADDIN_ALLOWED_CLIENT_APPS")
 	add("scp", c.Scp, slices.Contains(strings.Fields(c.Scp), cfg.RequiredScope), "must include "+cfg.RequiredScope)
 
-	// Check's answer now, and, for an expired token, what it would have been
+	// Explain's answer now, and, for an expired token, what it would have been
 	// before it expired: the rest of the rules still explain a failure.
 	id, err := v.Explain(raw, now)
 	failure, _ := errors.AsType[*problem.Error](err)
