@@ -57,7 +57,7 @@ export function claimsTable(columns, { caption, addinClientId } = {}) {
     const name = key === "client" ? "azp/appid" : key;
     const row = el("tr", { title: what }, el("th", { scope: "row", textContent: name }));
     const values = columns.map((c) => value(c.token, key, addinClientId));
-    if (columns.length > 1 && !differs.has(key) && key !== "exp") {
+    if (columns.length > 1 && values.every((v) => v === values[0]) && !columns.some((c) => key === "exp" && c.token.expired)) {
       row.append(el("td", { colSpan: columns.length, textContent: values[0] }));
     } else {
       values.forEach((v, i) => row.append(el("td", { textContent: v, className: key === "exp" && columns[i].token.expired ? "expired" : "" })));

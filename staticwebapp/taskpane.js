@@ -315,6 +315,8 @@ function traceEvent(e) {
     li.append(a);
   }
   $("#trace").append(li);
+  // A problem the call recovered from is shown as recovered, not as a failure.
+  if (e.type === "done" && e.ok && e.recovered) for (const p of document.querySelectorAll("#trace li.problem")) p.classList.add("recovered");
 }
 
 function holdToken(e) {

@@ -375,9 +375,9 @@ try {
   assert.match(challenged[0].authChallenge, /polids/, "Entra's own challenge went to Office");
   assert.equal(JSON.parse(await hp.locator("#graph-body pre").textContent()).userPrincipalName, "bob@contoso.example");
   assert.match(await hp.locator("#token tr.changed").first().textContent(), /amr\s*pwd\s*pwd, mfa/);
+  await shot(hp, "office-dark-legacy-sso-stepup.png");
   r = await hostRun(hp, "#btn-validate");
   assert.equal(await hp.locator('#identity [data-field="mfa"]').textContent(), "true", "the stepped-up token shows MFA");
-  await shot(hp, "office-dark-legacy-sso-stepup.png");
   await axe(hp, "Office host, dark theme");
   await noToken(hp);
   await hp.close();
