@@ -82,8 +82,8 @@ export function createApi({
           onEvent({ type: "gave-up", action: problem.action, code: problem.code });
           throw problem;
         }
-        recovered = problem;
         token = await recover(problem, token);
+        recovered = problem;
         onEvent({ type: "retry", method, path, attempt: attempt + 1 });
       }
     } catch (err) {

@@ -99,6 +99,8 @@ export function step(e, now = Date.now()) {
       if (e.aadsts) lines.push(["Entra error", "AADSTS" + e.aadsts]);
       const who = whoAsks(e);
       if (who) lines.push(["Asked by", who]);
+      const nbf = Number(e.claims && e.claims.access_token && e.claims.access_token.nbf && e.claims.access_token.nbf.value);
+      if (nbf) lines.push(["Not before", `${new Date(nbf * 1000).toISOString()}: tokens issued earlier are refused`]);
       lines.push(["Action", actionWords(e.action)]);
       if (e.retryAfter !== undefined) lines.push(["Retry-After", `${e.retryAfter} s`]);
       if (e.detail) lines.push(["Detail", e.detail]);
