@@ -25,7 +25,7 @@ pane: node_modules
 	cp -R staticwebapp/. $(PANE)/
 	rm -rf $(PANE)/test $(PANE)/README.md $(PANE)/package.json
 	cp $(PANE)/taskpane.html $(PANE)/index.html
-	cp node_modules/@azure/msal-browser/lib/msal-browser.min.js $(PANE)/lib/
+	cp node_modules/@azure/msal-browser/lib/msal-browser.min.js $(PANE)/lib/msal-browser.min.js
 	mkdir -p $(PANE)/lib/fluent $(PANE)/lib/fluent-tokens
 	cp node_modules/@fluentui/web-components/dist/web-components-all.min.js $(PANE)/lib/fluent/web-components.min.js
 	cp -R node_modules/@fluentui/tokens/lib/. $(PANE)/lib/fluent-tokens/
