@@ -93,6 +93,7 @@ func (s *Sandbox) routes() http.Handler {
 
 // lib serves lib/ from node_modules, where `make pane` copies it from.
 func (f *front) lib(w http.ResponseWriter, r *http.Request) {
+	f.applyRoutes(w.Header(), r.URL.Path)
 	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/lib/")
 	for prefix, file := range f.libs {
 		if name == prefix {
@@ -100,7 +101,6 @@ func (f *front) lib(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if rest, ok := strings.CutPrefix(name, prefix+"/"); ok && !strings.Contains(rest, "..") {
-			f.applyRoutes(w.Header(), r.URL.Path)
 			f.serveFile(w, r, filepath.Join(file, filepath.FromSlash(rest)))
 			return
 		}
