@@ -233,6 +233,7 @@ async function runAction(label, run) {
 
 /** withBusy shows progress while work runs, with every button disabled, and shows its error. */
 async function withBusy(text, work) {
+  const focused = document.activeElement; // disabling it drops focus: given back when done
   busy = true;
   updateButtons();
   $("#error").hidden = true;
@@ -249,7 +250,14 @@ async function withBusy(text, work) {
     busy = false;
     $("#busy").hidden = true;
     updateButtons();
+    // Fluent applies disabled to its inner controls on its next render: focus after it.
+    if (focused && focused !== document.body) requestAnimationFrame(() => requestAnimationFrame(() => restoreFocus(focused)));
   }
+}
+
+function restoreFocus(el) {
+  const lost = !document.activeElement || document.activeElement === document.body;
+  if (lost && el.isConnected) el.focus();
 }
 
 /** updateButtons enables what can act now: calls need a signed-in user and no call running. */
