@@ -47,6 +47,7 @@ export function claimsTable(columns, { caption, addinClientId } = {}) {
   const differs = new Set(columns.length > 1 ? changed(columns[0].token, columns[1].token) : []);
   const table = el("table", { className: "claims" });
   if (caption) table.append(el("caption", { className: "visually-hidden", textContent: caption }));
+  table.append(el("colgroup", {}, el("col", { className: "name" }), ...columns.map(() => el("col"))));
   if (columns.length > 1) {
     const head = el("tr", {}, el("th", { scope: "col", textContent: "claim" }));
     for (const c of columns) head.append(el("th", { scope: "col", textContent: c.label }));
