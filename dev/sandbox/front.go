@@ -315,7 +315,7 @@ func (s *Sandbox) sandboxConfig(w http.ResponseWriter, r *http.Request) {
 	}
 	var policies []policy
 	for _, p := range mfaPolicies {
-		policies = append(policies, policy{p.ID, p.Label, p.Explain})
+		policies = append(policies, policy(p))
 	}
 	cfg["users"], cfg["profiles"], cfg["mfaPolicies"], cfg["mfaPolicy"] = users, profiles, policies, s.MFAPolicy()
 	writeJSON(w, http.StatusOK, cfg)
