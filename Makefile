@@ -14,8 +14,9 @@ FUZZTIME ?= 30s
 app:
 	go run ./dev/buildapp -out $(APP) -goos $(APP_GOOS) -goarch $(APP_GOARCH)
 
-# The task pane as Static Web Apps serves it: staticwebapp/ without its tests, plus MSAL.js
-# from node_modules (no bundler). The deploy workflow adds the manifests (go run ./manifest/generate)
+# The task pane as Static Web Apps serves it: staticwebapp/ without its tests, plus from
+# node_modules (no bundler) MSAL.js, Fluent 2 web components' ES module bundle and the Fluent
+# tokens' themes, where dev/sandbox's front.go (paneLibs) serves them too. The deploy workflow adds the manifests (go run ./manifest/generate)
 # and writes config.json in $(PANE). index.html is the pane too: Static Web Apps' upload refuses a
 # folder without a default file (Azure/static-web-apps#232), and the site's root then shows the pane.
 pane: node_modules
@@ -24,7 +25,10 @@ pane: node_modules
 	cp -R staticwebapp/. $(PANE)/
 	rm -rf $(PANE)/test $(PANE)/README.md $(PANE)/package.json
 	cp $(PANE)/taskpane.html $(PANE)/index.html
-	cp node_modules/@azure/msal-browser/lib/msal-browser.min.js $(PANE)/lib/
+	cp node_modules/@azure/msal-browser/lib/msal-browser.min.js $(PANE)/lib/msal-browser.min.js
+	mkdir -p $(PANE)/lib/fluent $(PANE)/lib/fluent-tokens
+	cp node_modules/@fluentui/web-components/dist/web-components-all.min.js $(PANE)/lib/fluent/web-components.min.js
+	cp -R node_modules/@fluentui/tokens/lib/. $(PANE)/lib/fluent-tokens/
 
 # Every test: unit, black-box (real binary, emulators, Azurite), infra checks.
 test: node_modules vet

@@ -8,6 +8,13 @@
 // throttled by Office (13013) and what users see as a hang.
 //
 // The token is never logged, never put in an event, never put in an error.
+// Events (onEvent) tell every step of a call, for the pane's "what happened"
+// trace: {type: "call"}, {type: "token"} with the token's decoded claims and
+// where it came from, {type: "response"}, {type: "problem"}, {type: "recover"}
+// (the action taken), {type: "retry"}, and {type: "done"} with whether the
+// call succeeded and what it recovered from.
+
+import { decodeClaims, readClaimsChallenge } from "./jwt.js";
 
 /** How long a retry_later wait may be before we show the problem instead. */
 export const MAX_RETRY_AFTER_SECONDS = 30;
@@ -24,6 +31,7 @@ const REQUEST_TIMEOUT_MS = 50_000;
  * @typedef {Object} TokenProvider How the pane gets an access token for its own API.
  * @property {string} name shown to the user
  * @property {(req?: TokenRequest) => Promise<string>} getToken
+ * @property {string} [lastSource] where the last token came from: "cached", "fresh", "popup", "dialog" or "office"
  * @property {(graphScopes: string[]) => Promise<void>} consent interactive consent to Graph scopes
  * @property {() => Promise<string>} signIn interactive sign-in (Entra's own pages); resolves to the new token
  */
@@ -57,43 +65,73 @@ export function createApi({
   async function request(method, path, { json } = {}) {
     // One correlation ID for the call and its retry, so both are found together in the logs.
     const correlationId = newCorrelationId();
-    let token = await provider.getToken({});
-    let recovered = false;
-    for (;;) {
-      const res = await send(method, path, json, token, correlationId);
-      if (res.ok) return res;
-      const problem = await readProblem(res);
-      if (recovered) {
-        onEvent({ type: "gave-up", action: problem.action, code: problem.code, message: "Still failing after one recovery: shown, not retried again." });
-        throw problem;
+    onEvent({ type: "call", method, path, correlationId });
+    let recovered = null; // the problem this call recovered from, once
+    try {
+      let token = await getToken({}, "start");
+      for (let attempt = 1; ; attempt++) {
+        const res = await send(method, path, json, token, correlationId);
+        onEvent({ type: "response", method, path, status: res.status, ok: res.ok, attempt });
+        if (res.ok) {
+          onEvent({ type: "done", ok: true, recovered: recovered ? recovered.code : undefined });
+          return res;
+        }
+        const problem = await readProblem(res);
+        onEvent(problemEvent(problem));
+        if (recovered) {
+          onEvent({ type: "gave-up", action: problem.action, code: problem.code });
+          throw problem;
+        }
+        token = await recover(problem, token);
+        recovered = problem;
+        onEvent({ type: "retry", method, path, attempt: attempt + 1 });
       }
-      recovered = true;
-      token = await recover(problem, token);
+    } catch (err) {
+      onEvent({ type: "done", ok: false, code: err.code || err.name, action: err.action, recovered: recovered ? recovered.code : undefined });
+      throw err;
     }
+  }
+
+  /** getToken asks the provider and tells the trace what came back: the claims, never the token. */
+  async function getToken(req, why) {
+    const token = await provider.getToken(req);
+    onEvent({
+      type: "token",
+      why,
+      provider: provider.name,
+      source: provider.lastSource,
+      forceRefresh: Boolean(req.forceRefresh),
+      claimsAsked: req.claims ? readClaimsChallenge(req.claims) : undefined,
+      claims: decodeClaims(token),
+    });
+    return token;
   }
 
   /** recover does what the problem's action says and returns the token to retry with, or throws the problem. */
   async function recover(problem, token) {
-    const event = (message) => onEvent({ type: "recover", action: problem.action, code: problem.code, message });
+    const event = (extra) => onEvent({ type: "recover", action: problem.action, code: problem.code, ...extra });
     switch (problem.action) {
       case "retry_sso":
-        event("The token was not accepted as current: getting a fresh one and retrying once.");
-        return provider.getToken({ forceRefresh: true });
+        event();
+        return getToken({ forceRefresh: true }, "retry_sso");
       case "auth_challenge":
         if (!problem.claims) throw problem; // nothing to answer the challenge with
-        event("Entra ID asks for more (e.g. MFA): getting a token with the claims challenge and retrying once.");
-        return provider.getToken({ forceRefresh: true, claims: problem.claims });
+        event();
+        return getToken({ forceRefresh: true, claims: problem.claims }, "auth_challenge");
       case "consent":
-        event("Consent to Microsoft Graph is missing: opening the consent dialog, then retrying once.");
+        event({ scopes: consentScopes });
         await provider.consent(consentScopes);
         return token;
-      case "sign_in":
-        event("Entra ID needs the user at its sign-in page (no token reached the API, or a password change, a revoked session, a policy): signing in interactively, then retrying once.");
-        return provider.signIn();
+      case "sign_in": {
+        event();
+        const signedIn = await provider.signIn();
+        onEvent({ type: "token", why: "sign_in", provider: provider.name, source: provider.lastSource, claims: decodeClaims(signedIn) });
+        return signedIn;
+      }
       case "retry_later": {
         const seconds = problem.retryAfter ?? DEFAULT_RETRY_AFTER_SECONDS;
         if (seconds > maxRetryAfterSeconds) throw problem; // too long to hold the pane: show it
-        event(`An upstream service is busy: waiting ${seconds} s as asked (Retry-After), then retrying once.`);
+        event({ seconds });
         await sleep(seconds * 1000);
         return token;
       }
@@ -139,6 +177,24 @@ export function createApi({
     signOut: async () => {
       await request("POST", "/api/signout");
     },
+  };
+}
+
+/** problemEvent is what the trace shows of a problem: safe fields, claims decoded, Entra's AADSTS number. */
+function problemEvent(p) {
+  const aadsts = /AADSTS(\d+)/.exec(p.detail || "");
+  return {
+    type: "problem",
+    status: p.status,
+    code: p.code,
+    action: p.action,
+    title: p.title,
+    detail: p.detail,
+    aadsts: aadsts ? aadsts[1] : undefined,
+    claims: p.claims ? readClaimsChallenge(p.claims) : undefined,
+    retryAfter: p.retryAfter,
+    correlationId: p.correlationId,
+    doc: p.type,
   };
 }
 

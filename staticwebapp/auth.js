@@ -130,6 +130,7 @@ export class NaaProvider {
       const result = account
         ? await pca.acquireTokenSilent({ ...request, account })
         : await pca.ssoSilent({ ...request, loginHint: await officeLoginHint() });
+      this.lastSource = result.fromCache ? "cached" : "fresh";
       return result.accessToken;
     } catch (err) {
       // The NAA guidance: when acquireTokenSilent fails, call
@@ -143,7 +144,9 @@ export class NaaProvider {
   async popup(request) {
     const pca = await this.pca();
     try {
-      return (await pca.acquireTokenPopup(request)).accessToken;
+      const token = (await pca.acquireTokenPopup(request)).accessToken;
+      this.lastSource = "popup";
+      return token;
     } catch (err) {
       throw msalError(err);
     }
@@ -227,6 +230,10 @@ export class OfficeSsoProvider {
     this.fallback = null; // the DialogProvider, once Office said SSO cannot work here
   }
 
+  get lastSource() {
+    return this.fallback ? this.fallback.lastSource : "office"; // Office answers from its own cache or not: it does not say
+  }
+
   async getToken({ forceRefresh = false, claims } = {}) {
     if (this.fallback) return this.fallback.getToken({ forceRefresh, claims });
     try {
@@ -282,9 +289,13 @@ export class DialogProvider {
   }
 
   async getToken({ forceRefresh = false, claims } = {}) {
-    if (!forceRefresh && !claims && this.cached && this.cached.expiresOn - 5 * 60_000 > this.now()) return this.cached.token;
+    if (!forceRefresh && !claims && this.cached && this.cached.expiresOn - 5 * 60_000 > this.now()) {
+      this.lastSource = "cached";
+      return this.cached.token;
+    }
     const result = await openAuthDialog(this.office(), { mode: "token", claims });
     this.cached = { token: result.accessToken, expiresOn: result.expiresOn || this.now() + 30 * 60_000 };
+    this.lastSource = "dialog";
     return result.accessToken;
   }
 
@@ -386,7 +397,10 @@ export class SandboxProvider {
 
   async getToken({ forceRefresh = false, claims } = {}) {
     if (!this.user) throw new AuthError("sandbox_no_user", "Pick a dev user first (the sandbox's sign-in).");
-    if (!forceRefresh && !claims && this.cached && this.cached.expiresAt - 60_000 > this.now()) return this.cached.token;
+    if (!forceRefresh && !claims && this.cached && this.cached.expiresAt - 60_000 > this.now()) {
+      this.lastSource = "cached";
+      return this.cached.token;
+    }
     const q = new URLSearchParams({ user: this.user, profile: this.profile });
     if (forceRefresh) q.set("fresh", "1");
     if (claims) q.set("claims", claims);
@@ -394,6 +408,7 @@ export class SandboxProvider {
     if (!res.ok) throw new AuthError("sandbox_token", `The sandbox could not mint a token: ${await res.text()}`);
     const body = await res.json();
     this.cached = { token: body.accessToken, expiresAt: Date.parse(body.expiresAt) };
+    this.lastSource = "fresh";
     return body.accessToken;
   }
 
@@ -410,5 +425,21 @@ export class SandboxProvider {
   // The sandbox's sign-in page is its picker: a fresh token for the picked user.
   signIn() {
     return this.getToken({ forceRefresh: true });
+  }
+
+  /** holdsToken says whether a token was handed out since the last pick (a session to sign out). */
+  get holdsToken() {
+    return this.cached !== null;
+  }
+
+  /**
+   * inspectToken asks the sandbox for the token another host would issue the
+   * picked user now (outside the scenario) and returns its claims only.
+   */
+  async inspectToken(profile, decode) {
+    const q = new URLSearchParams({ user: this.user, profile, inspect: "1" });
+    const res = await this.fetch("/.sandbox/token?" + q, { cache: "no-store" });
+    if (!res.ok) throw new AuthError("sandbox_token", `The sandbox could not mint a token: ${await res.text()}`);
+    return decode((await res.json()).accessToken);
   }
 }

@@ -23,7 +23,7 @@ export function routeAllowed(routes, route) {
  */
 export function showAllowedButtons(routes, root = document) {
   if (!Array.isArray(routes)) return;
-  for (const button of root.querySelectorAll("button[data-route]")) button.hidden = !routeAllowed(routes, button.dataset.route);
+  for (const button of root.querySelectorAll("[data-route]")) button.hidden = !routeAllowed(routes, button.dataset.route);
 }
 
 /** apiFetch is a fetch that sends the pane's /api/... calls to apiBaseUrl instead. */

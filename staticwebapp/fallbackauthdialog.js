@@ -17,12 +17,23 @@ import { apiScope, graphScopes } from "./auth.js";
 
 const status = document.getElementById("status");
 
+/** Where this page is opened by hand (a bookmark, a link, a test), it says what it is instead of failing. */
+const OUTSIDE_OFFICE =
+  "This is the add-in's sign-in dialog: Office opens it when the task pane needs you to sign in or consent, and it closes by itself. " +
+  "Opened on its own it has nothing to do: open the add-in from Office (or run the local sandbox: make dev).";
+
 main().catch((err) =>
   reply({ status: "error", code: (err && (err.errorCode || err.code)) || "dialog_error", message: (err && (err.errorMessage || err.message)) || String(err) }),
 );
 
 async function main() {
-  await Office.onReady();
+  // office.js comes from Microsoft's CDN: offline, or blocked, Office is not defined at all.
+  if (!globalThis.Office) return explain(OUTSIDE_OFFICE + " (Office's script did not load.)");
+  const info = await Office.onReady();
+  if (!info || !info.host) {
+    // Entra redirects back here inside the dialog, where Office is the host; a plain browser tab is not.
+    if (typeof Office.context?.ui?.messageParent !== "function") return explain(OUTSIDE_OFFICE);
+  }
   const cfg = await (await fetch("config.json", { cache: "no-store" })).json();
   const redirectUri = location.origin + location.pathname;
   const pca = await msal.createStandardPublicClientApplication({
@@ -55,6 +66,11 @@ function consentScopes(asked, configured) {
   const allowed = new Map(configured.map((s) => [s.toLowerCase(), s]));
   const kept = (asked || "").split(" ").map((s) => allowed.get(s.toLowerCase())).filter(Boolean);
   return kept.length ? kept : configured;
+}
+
+function explain(text) {
+  document.title = "Add-in sign-in dialog";
+  status.textContent = text;
 }
 
 /** reply sends the result to the task pane, and only to our own origin where the host supports saying so. */

@@ -25,20 +25,33 @@ const apiTimeout = 45 * time.Second
 // run against a tenant: the pane's files under staticwebapp.config.json's
 // rules, config.json, and /api/* to the linked backend (the Functions host).
 type front struct {
-	paneDir  string // staticwebapp/
-	msalFile string // MSAL.js, where `make pane` copies it from
-	backend  string // the Functions host (or the handler) the platform forwards /api to
-	config   func() map[string]any
-	log      *prefixer
+	paneDir string            // staticwebapp/
+	libs    map[string]string // lib/<name> → the file or folder in node_modules `make pane` copies there
+	backend func() string     // the Functions host (or the handler) the platform forwards /api to
+	config  func() map[string]any
+	log     *prefixer
 }
 
-func newFront(root, backend string, log *prefixer, config func() map[string]any) *front {
+// paneLibs are the pane's libraries, served from node_modules as `make pane`
+// copies them into lib/ (keep the two in step): MSAL.js's UMD build, Fluent 2
+// web components' ES module bundle and the Fluent design tokens' themes.
+var paneLibs = map[string]string{
+	"msal-browser.min.js":          "@azure/msal-browser/lib/msal-browser.min.js",
+	"fluent/web-components.min.js": "@fluentui/web-components/dist/web-components-all.min.js",
+	"fluent-tokens":                "@fluentui/tokens/lib",
+}
+
+func newFront(root string, backend func() string, log *prefixer, config func() map[string]any) *front {
+	libs := map[string]string{}
+	for name, p := range paneLibs {
+		libs[name] = filepath.Join(root, "node_modules", filepath.FromSlash(p))
+	}
 	return &front{
-		paneDir:  filepath.Join(root, "staticwebapp"),
-		msalFile: filepath.Join(root, "node_modules", "@azure", "msal-browser", "lib", "msal-browser.min.js"),
-		backend:  backend,
-		config:   config,
-		log:      log,
+		paneDir: filepath.Join(root, "staticwebapp"),
+		libs:    libs,
+		backend: backend,
+		config:  config,
+		log:     log,
 	}
 }
 
@@ -60,9 +73,7 @@ func listen(addr string) (net.Listener, error) {
 func (f *front) mount(mux *http.ServeMux) {
 	mux.Handle("/api/", f.apiProxy())
 	mux.HandleFunc("GET /config.json", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, f.config()) })
-	mux.HandleFunc("GET /lib/msal-browser.min.js", func(w http.ResponseWriter, r *http.Request) {
-		f.serveFile(w, r, f.msalFile) // where `make pane` copies it for Static Web Apps
-	})
+	mux.HandleFunc("GET /lib/", f.lib)
 	mux.HandleFunc("/", f.static)
 }
 
@@ -74,19 +85,37 @@ func (s *Sandbox) routes() http.Handler {
 	mux.HandleFunc("GET /.sandbox/token", s.sandboxToken)
 	mux.HandleFunc("POST /.sandbox/signin", s.sandboxSignIn)
 	mux.HandleFunc("POST /.sandbox/consent", s.sandboxConsent)
+	mux.HandleFunc("POST /.sandbox/policy", s.sandboxPolicy)
 	mux.HandleFunc("/.sandbox/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
 	s.front.mount(mux)
 	return mux
+}
+
+// lib serves lib/ from node_modules, where `make pane` copies it from.
+func (f *front) lib(w http.ResponseWriter, r *http.Request) {
+	f.applyRoutes(w.Header(), r.URL.Path)
+	name := strings.TrimPrefix(path.Clean(r.URL.Path), "/lib/")
+	for prefix, file := range f.libs {
+		if name == prefix {
+			f.serveFile(w, r, file)
+			return
+		}
+		if rest, ok := strings.CutPrefix(name, prefix+"/"); ok && !strings.Contains(rest, "..") {
+			f.serveFile(w, r, filepath.Join(file, filepath.FromSlash(rest)))
+			return
+		}
+	}
+	http.NotFound(w, r)
 }
 
 // apiProxy forwards /api/* to the handler as Static Web Apps' linked backend
 // does: the platform puts its own token in Authorization (so the pane must send
 // X-Addin-Authorization) and gives the backend 45 seconds.
 func (f *front) apiProxy() http.Handler {
-	target, _ := url.Parse(f.backend)
 	platformToken := "Bearer " + strings.TrimRight(randomBase64(48), "=")
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
+			target, _ := url.Parse(f.backend())
 			pr.SetURL(target)
 			pr.SetXForwarded()
 			pr.Out.Header.Set("Authorization", platformToken)
@@ -269,6 +298,11 @@ func (s *Sandbox) sandboxConfig(w http.ResponseWriter, r *http.Request) {
 		ID    string `json:"id"`
 		Label string `json:"label"`
 	}
+	type policy struct {
+		ID      string `json:"id"`
+		Label   string `json:"label"`
+		Explain string `json:"explain"`
+	}
 	cfg := s.paneSettings()
 	cfg["sandbox"] = true
 	var users []user
@@ -279,11 +313,17 @@ func (s *Sandbox) sandboxConfig(w http.ResponseWriter, r *http.Request) {
 	for _, p := range tokenProfiles {
 		profiles = append(profiles, profile{p.ID, p.Label})
 	}
-	cfg["users"], cfg["profiles"] = users, profiles
+	var policies []policy
+	for _, p := range mfaPolicies {
+		policies = append(policies, policy(p))
+	}
+	cfg["users"], cfg["profiles"], cfg["mfaPolicies"], cfg["mfaPolicy"] = users, profiles, policies, s.MFAPolicy()
 	writeJSON(w, http.StatusOK, cfg)
 }
 
-// sandboxToken mints an add-in token: ?user=<name>[&profile=naa|owa|desktop][&claims=<challenge>].
+// sandboxToken mints an add-in token:
+// ?user=<name>[&profile=<id>][&claims=<challenge>][&inspect=1] (inspect: for
+// the pane's comparison of hosts' tokens, outside the user's scenario).
 func (s *Sandbox) sandboxToken(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	u := findUser(q.Get("user"))
@@ -300,7 +340,7 @@ func (s *Sandbox) sandboxToken(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no token profile %q", profileID), http.StatusBadRequest)
 		return
 	}
-	writeJSON(w, http.StatusOK, s.mint(u, p, q.Get("claims")))
+	writeJSON(w, http.StatusOK, s.mint(u, p, q.Get("claims"), q.Get("inspect") == "1"))
 }
 
 // sandboxSignIn starts a dev user's scenario over: {"user": "<name>"}.
@@ -312,6 +352,27 @@ func (s *Sandbox) sandboxSignIn(w http.ResponseWriter, r *http.Request) {
 	s.signIn(u)
 	s.log.printf("sandbox", "signed in as %s: %s", u.Name, u.Scenario)
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// sandboxPolicy restarts the handler with another ADDIN_MFA_POLICY: {"policy": "off"|"amr"|"acrs:c1"}.
+func (s *Sandbox) sandboxPolicy(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Policy string `json:"policy"`
+	}
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10)).Decode(&body); err != nil {
+		http.Error(w, "expected {\"policy\": \"off|amr|acrs:c1\"}", http.StatusBadRequest)
+		return
+	}
+	if _, ok := findPolicy(body.Policy); !ok {
+		http.Error(w, fmt.Sprintf("no MFA policy %q", body.Policy), http.StatusBadRequest)
+		return
+	}
+	if err := s.SetMFAPolicy(body.Policy); err != nil {
+		s.log.printf("sandbox", "MFA policy %s: %v", body.Policy, err)
+		http.Error(w, "the handler did not restart with the policy: see the sandbox's output", http.StatusInternalServerError)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"mfaPolicy": s.MFAPolicy()})
 }
 
 // sandboxConsent is the consent dialog's outcome: the user consented to the Graph scopes.

@@ -58,7 +58,7 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Printf("\n  Open %s\n\n  Pick a dev user in the pane; Ctrl-C stops everything.\n\n", s.URL)
-		alive, closeAll = s.handler.Alive, s.Close
+		alive, closeAll = s.Alive, s.Close
 	}
 
 	// A crashed handler (or host) leaves the pane with 502s: say so, and stop.

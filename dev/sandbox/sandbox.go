@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -64,10 +65,16 @@ type Sandbox struct {
 	entra   *entra.Server
 	graph   *graph.Server
 	azurite *azurite.Server
-	handler *funchost.Handler
 	front   *front
 	server  *http.Server
 	ln      net.Listener
+
+	// The handler reads ADDIN_MFA_POLICY once, at start: a policy switch
+	// restarts it (SetMFAPolicy), so handlerMu guards the process and its settings.
+	handlerMu  sync.Mutex
+	handler    *funchost.Handler
+	handlerBin string
+	handlerEnv map[string]string
 
 	mu         sync.Mutex
 	sessions   map[string]*session // per dev user, since their last sign-in
@@ -182,7 +189,7 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 		"ADDIN_TENANT_ID":               "organizations",
 		"ADDIN_ALLOWED_TENANTS":         contosoTenant,
 		"ADDIN_REQUIRED_SCOPE":          "access_as_user",
-		"ADDIN_MFA_POLICY":              "off",
+		"ADDIN_MFA_POLICY":              mfaPolicies[0].ID,
 		"ADDIN_CLIENT_SECRET":           secret,
 		"ENTRA_AUTHORITY_HOST":          s.entra.URL,
 		"GRAPH_BASE_URL":                s.graph.URL,
@@ -195,15 +202,15 @@ func Start(ctx context.Context, opts Options) (s *Sandbox, err error) {
 	if tokenCache != "" {
 		env["TOKEN_CACHE_ENCRYPTION_KEY"] = "sandbox1:" + randomBase64(32)
 	}
-	if s.handler, err = funchost.Start(filepath.Join(appDir, funchost.Exe(runtime.GOOS)), env, s.log.writer("handler")); err != nil {
+	s.handlerBin, s.handlerEnv = filepath.Join(appDir, funchost.Exe(runtime.GOOS)), env
+	if s.handler, err = s.startHandler(); err != nil {
 		return s, err
 	}
-	s.log.printf("sandbox", "handler on %s (ready in %s)", s.handler.URL, s.handler.Started.Round(time.Millisecond))
 
 	for _, u := range devUsers {
 		s.signIn(u)
 	}
-	s.front = newFront(opts.Root, s.handler.URL, s.log, s.paneSettings)
+	s.front = newFront(opts.Root, s.handlerURL, s.log, s.paneSettings)
 	s.server = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(s.log.writer("swa"), "", 0)}
 	if opts.HTTPS {
 		if s.server.TLSConfig, err = s.ca.ServerConfig(); err != nil {
@@ -226,9 +233,12 @@ func (s *Sandbox) Close() {
 	} else if s.ln != nil {
 		s.ln.Close()
 	}
+	s.handlerMu.Lock()
 	if s.handler != nil {
 		s.handler.Stop()
+		s.handler = nil
 	}
+	s.handlerMu.Unlock()
 	if s.azurite != nil {
 		if err := s.azurite.Stop(); err != nil {
 			s.log.printf("sandbox", "stopping Azurite: %v", err)
@@ -243,6 +253,75 @@ func (s *Sandbox) Close() {
 	if s.runDir != "" {
 		_ = os.RemoveAll(s.runDir)
 	}
+}
+
+// startHandler starts the handler binary with handlerEnv; the caller holds
+// handlerMu or is Start.
+func (s *Sandbox) startHandler() (*funchost.Handler, error) {
+	h, err := funchost.Start(s.handlerBin, s.handlerEnv, s.log.writer("handler"))
+	if err != nil {
+		return nil, err
+	}
+	s.log.printf("sandbox", "handler on %s, ADDIN_MFA_POLICY=%s (ready in %s)", h.URL, s.handlerEnv["ADDIN_MFA_POLICY"], h.Started.Round(time.Millisecond))
+	return h, nil
+}
+
+// handlerURL is where /api goes: the handler of the current MFA policy.
+func (s *Sandbox) handlerURL() string {
+	s.handlerMu.Lock()
+	defer s.handlerMu.Unlock()
+	if s.handler == nil {
+		return "http://127.0.0.1:1" // stopped: the proxy answers 502
+	}
+	return s.handler.URL
+}
+
+// Alive reports whether the handler runs; a policy switch's restart is not a crash.
+func (s *Sandbox) Alive() bool {
+	s.handlerMu.Lock()
+	defer s.handlerMu.Unlock()
+	return s.handler != nil && s.handler.Alive()
+}
+
+// MFAPolicy is the handler's ADDIN_MFA_POLICY.
+func (s *Sandbox) MFAPolicy() string {
+	s.handlerMu.Lock()
+	defer s.handlerMu.Unlock()
+	return s.handlerEnv["ADDIN_MFA_POLICY"]
+}
+
+// SetMFAPolicy restarts the handler with ADDIN_MFA_POLICY=policy, as an
+// administrator's change of the app setting restarts a Function App. Graph
+// tokens cached in Azurite stay, but each answers only the token it was
+// exchanged for, and the pane signs in again after a switch. If the new
+// handler does not start, the previous setting is restored.
+func (s *Sandbox) SetMFAPolicy(policy string) error {
+	if _, ok := findPolicy(policy); !ok {
+		return fmt.Errorf("no MFA policy %q", policy)
+	}
+	s.handlerMu.Lock()
+	defer s.handlerMu.Unlock()
+	old := s.handlerEnv["ADDIN_MFA_POLICY"]
+	if old == policy && s.handler != nil {
+		return nil
+	}
+	if s.handler != nil {
+		s.handler.Stop()
+		s.handler = nil
+	}
+	env := maps.Clone(s.handlerEnv)
+	env["ADDIN_MFA_POLICY"] = policy
+	s.handlerEnv = env
+	h, err := s.startHandler()
+	if err != nil {
+		s.handlerEnv["ADDIN_MFA_POLICY"] = old
+		if s.handler, _ = s.startHandler(); s.handler == nil {
+			return fmt.Errorf("%w; the previous policy did not start again either", err)
+		}
+		return err
+	}
+	s.handler = h
+	return nil
 }
 
 // signIn starts a dev user's session over, in Entra too (no step-up, no
@@ -307,16 +386,22 @@ type mintedToken struct {
 // with claims (the challenge the pane answers, as getAccessToken's
 // authChallenge or MSAL's claims carry it). Entra (emulated) decides what the
 // claims achieve. The first token of expired-erin has expired.
-func (s *Sandbox) mint(u *devUser, p tokenProfile, claims string) mintedToken {
-	s.mu.Lock()
-	sess := s.sessions[u.Name]
-	if sess == nil {
-		sess = &session{}
-		s.sessions[u.Name] = sess
+//
+// inspect mints outside the sign-in, for the pane's token comparison: it is
+// not counted as the session's token, so it never plays the scenario.
+func (s *Sandbox) mint(u *devUser, p tokenProfile, claims string, inspect bool) mintedToken {
+	first := false
+	if !inspect {
+		s.mu.Lock()
+		sess := s.sessions[u.Name]
+		if sess == nil {
+			sess = &session{}
+			s.sessions[u.Name] = sess
+		}
+		first = sess.issued == 0
+		sess.issued++
+		s.mu.Unlock()
 	}
-	first := sess.issued == 0
-	sess.issued++
-	s.mu.Unlock()
 
 	t := p.token(s)
 	t.Lifetime = time.Hour

@@ -209,6 +209,88 @@ func TestFront(t *testing.T) {
 	if resp, body := get("/.sandbox/token?user=nobody"); resp.StatusCode != 404 {
 		t.Errorf("unknown user: %d %s", resp.StatusCode, body)
 	}
+
+	// The pane's libraries come from node_modules, as `make pane` copies them; nothing else does.
+	for _, c := range []struct {
+		path   string
+		status int
+	}{
+		{"/lib/msal-browser.min.js", 200},
+		{"/lib/fluent/web-components.min.js", 200},
+		{"/lib/fluent-tokens/index.js", 200},
+		{"/lib/other.js", 404},
+	} {
+		resp, _ := get(c.path)
+		if resp.StatusCode != c.status {
+			t.Errorf("GET %s = %d, want %d", c.path, resp.StatusCode, c.status)
+		}
+		if c.status == 200 && !strings.Contains(resp.Header.Get("Content-Type"), "javascript") {
+			t.Errorf("GET %s: Content-Type %q", c.path, resp.Header.Get("Content-Type"))
+		}
+	}
+
+	if _, body := get("/lib/fluent-tokens/../../../go.mod"); strings.Contains(body, "module ") {
+		t.Error("/lib/ serves files outside the libraries")
+	}
+
+	// A token minted for inspection is not the session's: expired-erin's first token is still expired.
+	post := func(path, body string) (*http.Response, string) {
+		t.Helper()
+		resp, err := http.Post(base+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	post("/.sandbox/signin", `{"user": "expired-erin"}`)
+	if _, body := get("/.sandbox/token?user=expired-erin&inspect=1"); json.Unmarshal([]byte(body), &tok) != nil || !tok.ExpiresAt.After(time.Now()) {
+		t.Errorf("an inspected token of erin expired: %s", body)
+	}
+	if _, body := get("/.sandbox/token?user=expired-erin"); json.Unmarshal([]byte(body), &tok) != nil || tok.ExpiresAt.After(time.Now()) {
+		t.Errorf("erin's first token after sign-in must have expired: %s", body)
+	}
+
+	// The MFA policy switch restarts the handler with ADDIN_MFA_POLICY.
+	if resp, body := post("/.sandbox/policy", `{"policy": "acrs:c9"}`); resp.StatusCode != 400 {
+		t.Errorf("an unknown policy: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := post("/.sandbox/policy", `{"policy": "acrs:c1"}`); resp.StatusCode != 200 || !strings.Contains(body, `"acrs:c1"`) {
+		t.Fatalf("policy acrs:c1: %d %s", resp.StatusCode, body)
+	}
+	if _, body := get("/.sandbox/config"); !strings.Contains(body, `"mfaPolicy":"acrs:c1"`) {
+		t.Errorf("config after the switch: %s", body)
+	}
+	_, body = get("/.sandbox/token?user=alice")
+	_ = json.Unmarshal([]byte(body), &tok)
+	if resp, body := get("/api/validate", "X-Addin-Authorization", "Bearer "+tok.AccessToken); resp.StatusCode != 401 || !strings.Contains(body, `"mfa_required"`) {
+		t.Errorf("validate under acrs:c1 = %d %s, want 401 mfa_required", resp.StatusCode, body)
+	}
+	if resp, body := post("/.sandbox/policy", `{"policy": "off"}`); resp.StatusCode != 200 {
+		t.Fatalf("policy off: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := get("/api/validate", "X-Addin-Authorization", "Bearer "+tok.AccessToken); resp.StatusCode != 200 {
+		t.Errorf("validate with the policy off again = %d %s", resp.StatusCode, body)
+	}
+	if !s.Alive() {
+		t.Error("the handler is not running after two policy switches")
+	}
+}
+
+// TestPaneLibsInMakefile checks that `make pane` copies each library the
+// sandbox serves from node_modules to the same place under lib/.
+func TestPaneLibsInMakefile(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(moduleRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := string(b)
+	for name, src := range paneLibs {
+		if !strings.Contains(mk, "node_modules/"+src) || !strings.Contains(mk, "$(PANE)/lib/"+strings.TrimSuffix(name, "/")) {
+			t.Errorf("the Makefile's pane target does not copy node_modules/%s to lib/%s", src, name)
+		}
+	}
 }
 
 // descendants lists the processes below pid, from /proc.

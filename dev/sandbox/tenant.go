@@ -162,7 +162,7 @@ func StartTenant(ctx context.Context, opts TenantOptions) (t *Tenant, err error)
 		return t, err
 	}
 
-	f := newFront(opts.Root, t.host.URL, t.log, func() map[string]any { return manifest.PaneConfig(addin) })
+	f := newFront(opts.Root, func() string { return t.host.URL }, t.log, func() map[string]any { return manifest.PaneConfig(addin) })
 	mux := http.NewServeMux()
 	f.mount(mux)
 	t.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: log.New(t.log.writer("swa"), "", 0),

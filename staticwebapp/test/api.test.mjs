@@ -289,3 +289,30 @@ test("signOut posts to /api/signout with the token and expects no body", async (
   assert.equal(h.calls[0].init.method, "POST");
   assert.equal(auth(h.calls[0]), "Bearer " + TOKEN);
 });
+
+test("events tell every step of a recovered call, with claims decoded and no token", async () => {
+  const claims = JSON.stringify({ access_token: { polids: { essential: true, values: ["p1"] } } });
+  const h = harness([problem(401, "claims_challenge", "auth_challenge", { claims, detail: "Conditional Access requires more (AADSTS50076)." }), ok({ ok: true })]);
+  await h.api.validate();
+  assert.deepEqual(
+    h.events.map((e) => e.type),
+    ["call", "token", "response", "problem", "recover", "token", "retry", "response", "done"],
+  );
+  const p = h.events.find((e) => e.type === "problem");
+  assert.equal(p.aadsts, "50076");
+  assert.deepEqual(p.claims, JSON.parse(claims));
+  assert.equal(p.correlationId, "corr-123");
+  assert.equal(p.doc, "https://example/#claims_challenge");
+  const retried = h.events.filter((e) => e.type === "token")[1];
+  assert.equal(retried.why, "auth_challenge");
+  assert.deepEqual(retried.claimsAsked, JSON.parse(claims));
+  assert.deepEqual(h.events.at(-1), { type: "done", ok: true, recovered: "claims_challenge" });
+  const seen = JSON.stringify(h.events);
+  for (const t of [TOKEN, FRESH]) assert.ok(!seen.includes(t), "a token in an event");
+});
+
+test("a call that fails says so in its last event", async () => {
+  const h = harness([problem(403, "tenant_not_allowed", "fatal")]);
+  await assert.rejects(h.api.validate());
+  assert.deepEqual(h.events.at(-1), { type: "done", ok: false, code: "tenant_not_allowed", action: "fatal", recovered: undefined });
+});

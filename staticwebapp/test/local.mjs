@@ -53,10 +53,13 @@ try {
   summary.passed.push(`pane over ${tls.protocol}`);
 
   await page.locator("#sandbox").waitFor({ state: "visible" });
-  await page.selectOption("#sandbox-user", "alice");
-  await page.locator("#btn-me:enabled").waitFor();
+  // The sandbox's Fluent dropdown, as a user picks; aria-disabled is set at once (Fluent reflects disabled later).
+  await page.click("#sandbox-user");
+  await page.click('#sandbox-user fluent-option[value="alice"]');
+  await page.locator("#trace li", { hasText: "Signed in as alice (" }).waitFor();
+  await page.locator("#btn-me:not([aria-disabled])").waitFor();
   await page.click("#btn-me");
-  await page.locator("#btn-me:enabled").waitFor();
+  await page.locator("#btn-me:not([aria-disabled])").waitFor();
   assert.ok(await page.locator("#error").isHidden(), "the pane shows an error: " + (await page.locator("#error").innerText().catch(() => "")));
   const me = JSON.parse(await page.locator("#graph-body pre").textContent());
   assert.equal(me.userPrincipalName, "alice@contoso.example");

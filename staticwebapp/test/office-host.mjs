@@ -7,7 +7,7 @@
 // was passed. Every call is recorded in window.__host.calls.
 
 /** installOffice runs in the page before its scripts (page.addInitScript). */
-export function installOffice({ user, profile, naa }) {
+export function installOffice({ user, profile, naa, officeTheme }) {
   const calls = [];
   window.__host = { calls };
   // Like Office's and MSAL's caches, the host hands out the token it holds
@@ -24,7 +24,7 @@ export function installOffice({ user, profile, naa }) {
   };
   window.Office = {
     onReady: async () => ({ host: "Outlook", platform: "PC" }),
-    context: { requirements: { isSetSupported: (set) => set === "NestedAppAuth" && naa } },
+    context: { requirements: { isSetSupported: (set) => set === "NestedAppAuth" && naa }, officeTheme },
     auth: {
       // Legacy SSO: with authChallenge, Office prompts the user (here: Entra
       // decides what the claims achieve) and returns the new token.
