@@ -59,24 +59,9 @@ type Grant struct {
 // FromEntra is the Source of a token just exchanged.
 const FromEntra tokencache.Source = "entra"
 
-// mode is what a request asks of the cache and of Entra, worked out once.
-type mode int
-
-const (
-	cached    mode = iota // the cache if it has one, else an exchange
-	answering             // claims for Entra: exchange, replace the cached token
-	replacing             // Graph refused the token: exchange, replace it
-)
-
-func (r Request) mode() mode {
-	switch {
-	case r.Claims != "":
-		return answering
-	case r.Refused:
-		return replacing
-	}
-	return cached
-}
+// skipsCache reports a request the cache must not answer: claims for Entra,
+// or a token Graph refused. Its exchange replaces the cached token.
+func (r Request) skipsCache() bool { return r.Claims != "" || r.Refused }
 
 // Exchanger is On-Behalf-Of (obo.Client in production). Every call asks
 // Entra: this package's cache is the only one.
@@ -137,14 +122,14 @@ func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
 		TenantID: r.Identity.TenantID, ObjectID: r.Identity.ObjectID, Scopes: scopes,
 		Session: r.Assertion, SessionExpiresAt: r.Identity.ExpiresAt,
 	}
-	m := r.mode()
-	if m == cached {
+	skip := r.skipsCache()
+	if !skip {
 		if t, src, ok := b.cfg.Cache.Get(ctx, key); ok {
 			return Grant{t, src}, nil
 		}
 	}
-	v, err, _ := b.flights.Do(flightKey(key, r, m), func() (any, error) {
-		if m != cached { // counted per exchange: concurrent identical answers share one
+	v, err, _ := b.flights.Do(flightKey(key, r), func() (any, error) {
+		if skip { // counted per exchange: concurrent identical answers share one
 			if wait, ok := b.skips.allow(r.Identity.TenantID + "/" + r.Identity.ObjectID); !ok {
 				return nil, problem.New(problem.UpstreamUnavailable,
 					"This user asked for more than %d Graph tokens past the cache (claims answers, refused tokens) within a minute; retry after %d s.", b.skips.max, entra.Seconds(wait)).
@@ -153,21 +138,16 @@ func (b *Broker) Get(ctx context.Context, r Request) (Grant, error) {
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exchangeTimeout)
 		defer cancel()
-		var t entra.Token
-		var err error
-		switch m {
-		case cached:
+		if !skip {
 			if t, src, ok := b.cfg.Cache.Get(ctx, key); ok { // another flight may have filled it meanwhile
 				return Grant{t, src}, nil
 			}
-			t, err = b.cfg.Exchanger.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, "")
-		default:
-			t, err = b.cfg.Exchanger.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, r.Claims)
 		}
+		t, err := b.cfg.Exchanger.Exchange(ctx, r.Assertion, r.Identity.TenantID, scopes, r.Claims)
 		if err != nil {
 			return nil, err
 		}
-		if m != cached {
+		if skip {
 			// The cached token was refused or lacks the claims: the new one
 			// replaces it even if the old one would live longer.
 			b.cfg.Cache.Delete(ctx, key)
@@ -224,14 +204,14 @@ func indexFold(list []string, s string) int {
 }
 
 // flightKey joins concurrent requests that would make the same exchange: same
-// cache entry (session and scope set), same mode, same claims.
-func flightKey(k tokencache.Key, r Request, m mode) string {
-	switch m {
-	case answering:
+// cache entry (session and scope set), same claims, cache skipped or not.
+func flightKey(k tokencache.Key, r Request) string {
+	switch {
+	case r.Claims != "":
 		sum := sha256.Sum256([]byte(r.Claims))
 		return k.String() + "|claims:" + hex.EncodeToString(sum[:8])
-	case replacing:
-		return k.String() + "|fresh"
+	case r.Refused:
+		return k.String() + "|refused"
 	}
 	return k.String() + "|cached"
 }
